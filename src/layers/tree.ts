@@ -1,0 +1,134 @@
+/**
+ * The in-memory filesystem tree that layers are applied into and the ext4 writer reads.
+ *
+ * Names and link targets are "byte strings": JavaScript strings whose every char code is
+ * one byte (latin1). Tar names are bytes, not text (non-UTF-8 names exist), and a byte
+ * string keeps them exact while still working as a Map key. Convert with
+ * `Buffer.from(s, 'latin1')`; print with `printable()` from errors.ts.
+ *
+ * Hard links are modelled as inodes: two directory entries that hold the same `Inode`
+ * object are one inode with two names. Link counts are computed from the tree when it is
+ * written, never stored.
+ *
+ * Memory grows with the number of entries only: file data lives in the image being
+ * written (see `FileContent`), never here.
+ */
+
+export type InodeKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+
+/** Seconds since the epoch (may be negative or past 2038) and nanoseconds (0..999999999). */
+export interface Timestamp {
+  sec: number;
+  nsec: number;
+}
+
+/**
+ * Where a regular file's bytes went. Opaque to this layer: created and read by a
+ * `DataSink` (the ext4 writer implements it). `size` is the file's apparent size.
+ */
+export interface FileContent {
+  readonly size: number;
+}
+
+interface InodeBase {
+  /** Permission bits including setuid (04000), setgid (02000) and sticky (01000). */
+  mode: number;
+  uid: number;
+  gid: number;
+  atime: Timestamp;
+  mtime: Timestamp;
+  ctime: Timestamp;
+  /** Full names (`user.foo`, `security.capability`) to raw bytes. */
+  xattrs: Map<string, Buffer>;
+}
+
+export interface FileInode extends InodeBase {
+  kind: 'file';
+  content: FileContent;
+}
+
+export interface DirInode extends InodeBase {
+  kind: 'dir';
+  /** Byte-string name → inode. Never holds `.` or `..`. */
+  children: Map<string, Inode>;
+}
+
+export interface SymlinkInode extends InodeBase {
+  kind: 'symlink';
+  /** Byte string, stored verbatim (absolute and dangling targets are normal). */
+  target: string;
+}
+
+export interface DeviceInode extends InodeBase {
+  kind: 'char' | 'block';
+  major: number;
+  minor: number;
+}
+
+export interface SpecialInode extends InodeBase {
+  kind: 'fifo' | 'socket';
+}
+
+export type Inode = FileInode | DirInode | SymlinkInode | DeviceInode | SpecialInode;
+
+/** Metadata shared by every kind, as a tar header or a tool-made file provides it. */
+export type InodeMeta = InodeBase;
+
+/** Where file bytes are streamed to while layers are applied. */
+export interface DataSink {
+  /**
+   * Consumes `body` (the stored bytes of a file) and returns where they went.
+   * `sparse`, when given, maps the stored bytes onto a file of `size` bytes: each
+   * region's bytes follow the previous region's in `body`; the rest is holes.
+   */
+  writeFile(body: AsyncIterable<Buffer>, size: number, sparse?: readonly SparseRegion[]): Promise<FileContent>;
+  /** Stores a small, tool-made file held in memory. */
+  writeBuffer(data: Buffer): Promise<FileContent>;
+  /** The content is no longer referenced by the tree (replaced or whited out). */
+  release(content: FileContent): void;
+}
+
+export interface SparseRegion {
+  offset: number;
+  length: number;
+}
+
+export function makeDir(meta: InodeMeta): DirInode {
+  return { kind: 'dir', ...meta, children: new Map() };
+}
+
+/** Metadata for something the tool itself creates: root-owned, at the given time. */
+export function toolMeta(mode: number, time: Timestamp): InodeMeta {
+  return { mode, uid: 0, gid: 0, atime: time, mtime: time, ctime: time, xattrs: new Map() };
+}
+
+/** The time the tool stamps on what it invents: SOURCE_DATE_EPOCH, else the epoch. */
+export function inventedTime(env: NodeJS.ProcessEnv = process.env): Timestamp {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw !== undefined && /^-?\d+$/.test(raw.trim())) return { sec: Number(raw.trim()), nsec: 0 };
+  return { sec: 0, nsec: 0 };
+}
+
+/** A fresh tree: the root directory, 0755 root:root. */
+export function makeRoot(time: Timestamp): DirInode {
+  return makeDir(toolMeta(0o755, time));
+}
+
+/** Depth-first walk in sorted name order; calls `visit` once per directory entry. */
+export function walk(
+  dir: DirInode,
+  visit: (path: string, inode: Inode, parent: DirInode) => void,
+  prefix = '',
+): void {
+  for (const name of [...dir.children.keys()].sort(compareBytes)) {
+    const inode = dir.children.get(name)!;
+    const path = prefix === '' ? name : `${prefix}/${name}`;
+    visit(path, inode, dir);
+    if (inode.kind === 'dir') walk(inode, visit, path);
+  }
+}
+
+/** Byte-wise order for byte strings (char codes are bytes, so code-unit order is byte order). */
+export function compareBytes(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,95 @@
+/**
+ * Test prerequisites. Locally a missing tool or fixture skips the test with a one-line
+ * reason; under INFRA_OPERATOR_REQUIRE_ALL=1 (CI) it fails instead.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REQUIRE_ALL = process.env.INFRA_OPERATOR_REQUIRE_ALL === '1';
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SHARED = resolve(REPO, '..', 'shared');
+export const ALPINE_X86 = join(SHARED, 'fixtures/alpine/alpine-minirootfs-3.20.3-x86_64.tar.gz');
+export const ALPINE_ARM = join(SHARED, 'fixtures/alpine/alpine-minirootfs-3.20.3-aarch64.tar.gz');
+export const CLI = join(REPO, 'bin/infra.operator.js');
+
+interface Skippable {
+  skip(message?: string): unknown;
+  fail(message?: string): unknown;
+  end(): unknown;
+}
+
+const PATHS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/bin', '/usr/local/sbin'];
+
+/** Absolute path of a tool, or undefined. */
+export function which(tool: string): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), ...PATHS]) {
+    if (dir && existsSync(join(dir, tool))) return join(dir, tool);
+  }
+  return undefined;
+}
+
+/**
+ * True when every listed tool and file is present. Otherwise skips `t` (locally) or fails
+ * it (CI) with one line naming what is missing, and returns false.
+ */
+export function prerequisites(t: Skippable, needs: { tools?: string[]; files?: string[] }): boolean {
+  const missing = [
+    ...(needs.tools ?? []).filter((tool) => !which(tool)).map((tool) => `tool ${tool}`),
+    ...(needs.files ?? []).filter((f) => !existsSync(f)).map((f) => `file ${f}`),
+  ];
+  if (missing.length === 0) return true;
+  const reason = `missing ${missing.join(', ')} (.ci/run installs it)`;
+  if (REQUIRE_ALL) t.fail(reason);
+  else t.skip(reason);
+  return false;
+}
+
+/** A temporary directory removed at teardown. */
+export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'infra-op-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface FsckResult {
+  ok: boolean;
+  output: string;
+}
+
+/**
+ * e2fsck -fn: exit 0 AND nothing in its output that reports a problem ("Fix? no",
+ * "Clear? no", …). e2fsck can exit 0 while printing such lines.
+ */
+export function fsck(image: string): FsckResult {
+  const r = spawnSync(which('e2fsck') ?? 'e2fsck', ['-fn', image], { encoding: 'utf8', timeout: 300_000 });
+  const output = `${r.stdout}${r.stderr}`;
+  const complaint = /\? no|\?  no|Fix|Clear|Salvage|Relocate|Recreate|Optimize|WARNING|error|corrupt/i;
+  const body = output
+    .split('\n')
+    .filter((l) => !/^e2fsck \d|^Pass \d|^\S+: \d+\/\d+ files|^$/.test(l));
+  const ok = r.status === 0 && !body.some((l) => complaint.test(l));
+  return { ok, output };
+}
+
+/** e2fsck -fp on a copy: exit 0 means it had nothing to change. */
+export function fsckPreen(image: string, scratchDir: string): FsckResult {
+  const copy = join(scratchDir, `preen-${Date.now()}.img`);
+  execFileSync('cp', ['--sparse=always', image, copy]);
+  const r = spawnSync(which('e2fsck') ?? 'e2fsck', ['-fp', copy], { encoding: 'utf8', timeout: 300_000 });
+  rmSync(copy, { force: true });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Runs debugfs read-only with one request and returns stdout. */
+export function debugfs(image: string, request: string): string {
+  const r = spawnSync(which('debugfs') ?? 'debugfs', ['-R', request, image], {
+    encoding: 'latin1',
+    timeout: 120_000,
+    maxBuffer: 1 << 30,
+  });
+  if (r.status !== 0) throw new Error(`debugfs -R '${request}' failed: ${r.stderr}`);
+  return r.stdout;
+}
