@@ -4,6 +4,8 @@ import { createCommand } from './create.js';
 import { listCommand } from './list.js';
 import { uploadCommand } from './upload.js';
 import { downloadCommand } from './download.js';
+import { inspectCommand } from './inspect.js';
+import { runCommand } from './run.js';
 
 export const rootfsCommand: CommandModule = {
   command: 'rootfs <command>',
@@ -15,6 +17,8 @@ export const rootfsCommand: CommandModule = {
       .command(listCommand)
       .command(uploadCommand)
       .command(downloadCommand)
-      .demandCommand(1, 'Name a rootfs command: from-docker, create, list, upload, download'),
+      .command(inspectCommand)
+      .command(runCommand)
+      .demandCommand(1, 'Name a rootfs command: from-docker, create, list, upload, download, inspect, run'),
   handler: () => {},
 };
