@@ -51,4 +51,9 @@ export interface Image {
    * false for a plain rootfs tarball, whose `.wh.` names are ordinary files.
    */
   whiteouts: boolean;
+  /**
+   * Releases what the source holds (temporary blob directories). Call once the layers
+   * have been read; absent when there is nothing to release.
+   */
+  close?(): Promise<void>;
 }

@@ -16,9 +16,10 @@ export const ALPINE_ARM = join(SHARED, 'fixtures/alpine/alpine-minirootfs-3.20.3
 export const CLI = join(REPO, 'bin/infra.operator.js');
 
 interface Skippable {
-  skip(message?: string): unknown;
-  fail(message?: string): unknown;
-  end(): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  skip(...args: any[]): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  fail(...args: any[]): unknown;
 }
 
 const PATHS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/bin', '/usr/local/sbin'];
@@ -35,8 +36,9 @@ export function which(tool: string): string | undefined {
  * True when every listed tool and file is present. Otherwise skips `t` (locally) or fails
  * it (CI) with one line naming what is missing, and returns false.
  */
-export function prerequisites(t: Skippable, needs: { tools?: string[]; files?: string[] }): boolean {
+export function prerequisites(t: Skippable, needs: { tools?: string[]; files?: string[]; root?: boolean }): boolean {
   const missing = [
+    ...(needs.root && process.getuid?.() !== 0 ? ['root (the test makes device nodes and sets capabilities)'] : []),
     ...(needs.tools ?? []).filter((tool) => !which(tool)).map((tool) => `tool ${tool}`),
     ...(needs.files ?? []).filter((f) => !existsSync(f)).map((f) => `file ${f}`),
   ];
@@ -92,4 +94,26 @@ export function debugfs(image: string, request: string): string {
   });
   if (r.status !== 0) throw new Error(`debugfs -R '${request}' failed: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Mounts an image read-only through a loop device so the kernel itself reads it (the
+ * strongest judge there is). Returns the mount point, or undefined (after skipping or
+ * failing `t`) where loop mounts are not possible. Unmounted at teardown.
+ */
+export function mountReadOnly(t: Skippable & { teardown(fn: () => void): void }, image: string): string | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'infra-op-mnt-'));
+  const r = spawnSync('mount', ['-o', 'loop,ro', '-t', 'ext4', image, dir], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    const reason = `cannot loop-mount (${(r.stderr || r.error?.message || '').trim()}): needs root and loop devices`;
+    if (REQUIRE_ALL) t.fail(reason);
+    else t.skip(reason);
+    return undefined;
+  }
+  t.teardown(() => {
+    spawnSync('umount', [dir], { timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
 }

@@ -1,13 +1,49 @@
 import type { CommandModule } from 'yargs';
-import { notYet } from './pending.js';
+import { resolveImagePath } from '../../store/paths.js';
+import { progressBar } from '../../store/progress.js';
+import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
+import { formatMiB } from '../../store/table.js';
+import { endpointOption } from './upload.js';
 
-export const downloadCommand: CommandModule = {
+interface DownloadArgs {
+  lang: string;
+  bucket: string;
+  output?: string;
+  'images-dir'?: string;
+  endpoint?: string;
+}
+
+export const downloadCommand: CommandModule<object, DownloadArgs> = {
   command: 'download',
   describe: 'Download a rootfs image from S3',
   builder: (y) =>
     y
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language to download' })
-      .option('bucket', { alias: 'b', type: 'string', default: 's3://runner-codes', describe: 'S3 bucket' })
-      .option('output', { alias: 'o', type: 'string', describe: 'Output path (default: the images directory)' }),
-  handler: () => notYet('download', 'the S3 and local store issue'),
+      .option('bucket', { alias: 'b', type: 'string', default: DEFAULT_BUCKET_URL, describe: 'S3 bucket[/prefix]' })
+      .option('output', { alias: 'o', type: 'string', describe: 'Output file or directory (default: the images directory)' })
+      .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
+      .option('endpoint', endpointOption),
+  handler: async (argv) => {
+    const location = parseBucketUrl(argv.bucket);
+    const outputPath = resolveImagePath(argv.lang, { imagesDir: argv['images-dir'], output: argv.output });
+    // The AWS SDK loads only for S3 commands (see list.ts).
+    const { connectS3 } = await import('../../store/s3/client.js');
+    const { downloadImage } = await import('../../store/s3/download.js');
+    const s3 = await connectS3({ endpoint: argv.endpoint });
+    try {
+      const result = await downloadImage({
+        s3,
+        location,
+        name: argv.lang,
+        outputPath,
+        progress: (total) => progressBar('Downloading', total),
+        warn: (message) => process.stderr.write(`Warning: ${message}\n`),
+      });
+      const check = result.verifiedBy === 'unverified' ? 'NOT verified' : `sha256 ${result.sha256} verified`;
+      process.stdout.write(`Downloaded: ${formatLocation(location, result.key)} -> ${result.path} (${formatMiB(result.size)}, ${check})\n`);
+      if (result.sidecarPath) process.stdout.write(`Sidecar: ${result.sidecarPath}\n`);
+    } finally {
+      s3.client.destroy();
+    }
+  },
 };

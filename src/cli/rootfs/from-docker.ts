@@ -1,13 +1,102 @@
-import type { CommandModule } from 'yargs';
-import { notYet } from './pending.js';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { buildRootfs, BUILD_STEPS, type BuildResult } from '../../build.js';
+import type { InitChoice } from '../../rootfs/bootable.js';
+import { InfraError } from '../../errors.js';
+import { output } from '../output.js';
 
-export const fromDockerCommand: CommandModule = {
+interface FromDockerArgs {
+  name: string;
+  image: string;
+  size: string;
+  output?: string;
+  imagesDir?: string;
+  init: string;
+  guestRunner: string;
+  guestArgs?: string[];
+  platform?: string;
+  creds?: string;
+  authfile?: string;
+  insecureRegistry?: string[];
+  cache: boolean;
+  uuid?: string;
+  quiet: boolean;
+  json: boolean;
+}
+
+export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   command: 'from-docker',
   describe: 'Create a rootfs from a container image (registry, OCI layout, archive or rootfs tarball)',
-  builder: (y) =>
+  builder: (y: Argv) =>
     y
       .option('name', { alias: 'n', type: 'string', demandOption: true, describe: 'Name for the rootfs' })
-      .option('image', { alias: 'i', type: 'string', demandOption: true, describe: 'Image to use' })
-      .option('size', { alias: 's', type: 'string', demandOption: true, describe: 'Image size in MB, or auto' }),
-  handler: () => notYet('from-docker', 'in progress'),
+      .option('image', {
+        alias: 'i',
+        type: 'string',
+        demandOption: true,
+        describe: 'Image: REF (registry), docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or tar:FILE',
+      })
+      .option('size', { alias: 's', type: 'string', demandOption: true, describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
+      .option('output', { alias: 'o', type: 'string', describe: 'Output path (default <images dir>/rootfs-<name>.ext4)' })
+      .option('images-dir', { type: 'string', describe: 'Images directory (env INFRA_OPERATOR_IMAGES_DIR; default /srv/firecracker/images)' })
+      .option('init', { type: 'string', default: 'auto', choices: ['auto', 'openrc', 'busybox', 'minimal', 'none'], describe: 'Init system to set up' })
+      .option('guest-runner', { type: 'string', default: 'builtin', describe: 'Guest runner: builtin, none, or a path to your own binary' })
+      .option('guest-args', { type: 'string', array: true, describe: 'Arguments the boot service passes to a custom guest runner (default: guest)' })
+      .option('platform', { type: 'string', describe: 'Platform os/arch[/variant] (default linux/amd64)' })
+      .option('creds', { type: 'string', describe: 'Registry credentials user:password' })
+      .option('authfile', { type: 'string', describe: 'Registry auth file (auth.json or docker config.json)' })
+      .option('insecure-registry', { type: 'string', array: true, describe: 'Registry host allowed over plain HTTP' })
+      .option('cache', { type: 'boolean', default: true, describe: 'Use the blob cache (--no-cache to bypass)' })
+      .option('uuid', { type: 'string', describe: 'Filesystem UUID (default: derived from the image content)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only errors' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<FromDockerArgs>,
+  handler: async (args: ArgumentsCamelCase<FromDockerArgs>) => {
+    const out = output(args);
+    const size = parseSize(args.size);
+    out.info(`Creating rootfs for ${args.name} from Docker image...`);
+    out.info(`  Docker Image: ${args.image}`);
+    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+    const result = await buildRootfs({
+      name: args.name,
+      image: args.image,
+      size,
+      ...(args.output ? { output: args.output } : {}),
+      ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
+      init: args.init as InitChoice,
+      guestRunner: args.guestRunner,
+      ...(args.guestArgs ? { guestArgs: args.guestArgs } : {}),
+      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.creds ? { creds: args.creds } : {}),
+      ...(args.authfile ? { authfile: args.authfile } : {}),
+      ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
+      noCache: !args.cache,
+      ...(args.uuid ? { uuid: args.uuid } : {}),
+      onStep: (step, text) => out.info(`[${step}/${BUILD_STEPS}] ${text}`),
+    });
+    out.info(`Created: ${result.path}`);
+    out.result(summarize(result));
+  },
 };
+
+function parseSize(raw: string): number | 'auto' {
+  if (raw === 'auto') return 'auto';
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 2) {
+    throw new InfraError('USAGE', `--size must be a whole number of MB (at least 2) or auto, not '${raw}'.`);
+  }
+  return n;
+}
+
+function summarize(r: BuildResult): object {
+  return {
+    path: r.path,
+    size: r.summary.sizeBytes,
+    usedBytes: r.summary.usedBytes,
+    inodes: { count: r.summary.inodeCount, used: r.summary.inodeCount - r.summary.freeInodes },
+    uuid: r.summary.uuid,
+    source: { reference: r.image.reference, digest: r.image.digest, ...(r.platform ? { platform: r.platform } : {}) },
+    sha256: r.sidecar.sha256,
+    boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
+    timings: r.timings,
+  };
+}
+

@@ -1,9 +1,108 @@
+import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
-import { notYet } from './pending.js';
+import type { DirectoryEntry } from '../../store/ext4-reader.js';
+import type { ImageInspection } from '../../store/inspect.js';
+import { resolveImagePath } from '../../store/paths.js';
+import { formatMiB } from '../../store/table.js';
 
-export const inspectCommand: CommandModule = {
+interface InspectArgs {
+  image: string;
+  'images-dir'?: string;
+  ls?: string;
+  cat?: string;
+  json: boolean;
+}
+
+export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect <image>',
   describe: 'Show what a rootfs image holds, without mounting it',
-  builder: (y) => y.positional('image', { type: 'string', describe: 'Name or path', demandOption: true }),
-  handler: () => notYet('inspect', 'the S3 and local store issue'),
+  builder: (y) =>
+    y
+      .positional('image', { type: 'string', describe: 'Name (rootfs-<name>.ext4 in the images directory) or path', demandOption: true })
+      .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
+      .option('ls', { type: 'string', describe: 'List a directory inside the image' })
+      .option('cat', { type: 'string', describe: 'Print a file inside the image' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
+      .conflicts('ls', 'cat'),
+  handler: async (argv) => {
+    const path = imagePathOf(argv.image, argv['images-dir']);
+    if (argv.cat !== undefined) return catFile(path, argv.cat);
+    if (argv.ls !== undefined) return listDirectory(path, argv.ls, argv.json);
+    const { inspectImage } = await import('../../store/inspect.js');
+    const facts = await inspectImage(path);
+    process.stdout.write(argv.json ? `${JSON.stringify(facts, null, 2)}\n` : describe(facts));
+  },
 };
+
+/** A path when it looks like one (a slash or an .ext4 suffix), else a name in the images directory. */
+function imagePathOf(image: string, imagesDir: string | undefined): string {
+  if (image.includes('/') || image.endsWith('.ext4')) return image;
+  return resolveImagePath(image, { imagesDir });
+}
+
+function describe(f: ImageInspection): string {
+  const fs = f.filesystem;
+  const s = f.sidecar;
+  const rows: [string, string][] = [['Path', f.path]];
+  if (s) {
+    rows.push(
+      ['Name', s.name],
+      ['Source image', s.image],
+      ['Source digest', s.digest],
+      ...(s.platform ? [['Platform', [s.platform.os, s.platform.architecture, s.platform.variant].filter(Boolean).join('/')] as [string, string]] : []),
+      ['Built', `${s.builtAt} by infra.operator ${s.toolVersion}`],
+      ['sha256', f.sidecarStale ? `${s.sha256} (stale: the image changed after its sidecar was written)` : s.sha256],
+    );
+  } else {
+    rows.push(['Sidecar', 'none (source and sha256 unknown)']);
+  }
+  rows.push(
+    ['File size', `${formatMiB(f.fileSize)} (${f.fileSize} bytes, ${formatMiB(f.allocatedBytes)} allocated on disk)`],
+    ['Filesystem', `${formatMiB(fs.sizeBytes)} in ${fs.blockSize}-byte blocks`],
+    ['Used', `${formatMiB(fs.usedBytes)} (${fs.usedBytes} bytes)`],
+    ['Free', `${formatMiB(fs.freeBytes)} (${fs.freeBytes} bytes)`],
+    ['Inodes', `${fs.inodes.used} used of ${fs.inodes.count} (${fs.inodes.free} free), ${fs.inodeSize} bytes each`],
+    ['Features', fs.features.join(' ')],
+    ['UUID', fs.uuid],
+    ['Volume name', fs.volumeName || '(none)'],
+    ['State', fs.state],
+  );
+  if (fs.createdAt) rows.push(['Created', fs.createdAt]);
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}\n`).join('');
+}
+
+async function listDirectory(imagePath: string, dir: string, json: boolean): Promise<void> {
+  const { withImage } = await import('../../store/ext4-reader.js');
+  const entries = await withImage(imagePath, (image) => image.list(dir));
+  process.stdout.write(json ? `${JSON.stringify(entries, null, 2)}\n` : entries.map(lsLine).join(''));
+}
+
+/** `drwxr-xr-x  0  0  4096  name` (ls -ln columns without dates, which images do not need). */
+function lsLine(e: DirectoryEntry): string {
+  const name = e.target !== undefined ? `${e.name} -> ${e.target}` : e.name;
+  return `${e.type}${modeString(e.permissions)}  ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)}  ${String(e.size).padStart(10)}  ${name}\n`;
+}
+
+function modeString(permissions: number): string {
+  const triplet = (bits: number, special: boolean, specialLetter: string) => {
+    const x = bits & 1 ? (special ? specialLetter : 'x') : special ? specialLetter.toUpperCase() : '-';
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${x}`;
+  };
+  return (
+    triplet((permissions >> 6) & 7, (permissions & 0o4000) !== 0, 's') +
+    triplet((permissions >> 3) & 7, (permissions & 0o2000) !== 0, 's') +
+    triplet(permissions & 7, (permissions & 0o1000) !== 0, 't')
+  );
+}
+
+/** Streams the file to stdout with backpressure. */
+async function catFile(imagePath: string, file: string): Promise<void> {
+  // libext2fs (WASM) loads only when an image is opened: other commands should not pay for it.
+  const { withImage } = await import('../../store/ext4-reader.js');
+  await withImage(imagePath, async (image) => {
+    for await (const chunk of image.read(file)) {
+      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+    }
+  });
+}

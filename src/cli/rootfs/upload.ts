@@ -1,12 +1,52 @@
 import type { CommandModule } from 'yargs';
-import { notYet } from './pending.js';
+import { resolveImagePath } from '../../store/paths.js';
+import { progressBar } from '../../store/progress.js';
+import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
+import { formatMiB } from '../../store/table.js';
 
-export const uploadCommand: CommandModule = {
+/** `--endpoint`, shared by the S3 commands. */
+export const endpointOption = {
+  type: 'string',
+  describe: 'S3-compatible endpoint URL, path-style (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)',
+} as const;
+
+interface UploadArgs {
+  lang: string;
+  bucket: string;
+  'images-dir'?: string;
+  endpoint?: string;
+}
+
+export const uploadCommand: CommandModule<object, UploadArgs> = {
   command: 'upload',
   describe: 'Upload a rootfs image to S3',
   builder: (y) =>
     y
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language to upload' })
-      .option('bucket', { alias: 'b', type: 'string', default: 's3://runner-codes', describe: 'S3 bucket' }),
-  handler: () => notYet('upload', 'the S3 and local store issue'),
+      .option('bucket', { alias: 'b', type: 'string', default: DEFAULT_BUCKET_URL, describe: 'S3 bucket[/prefix]' })
+      .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
+      .option('endpoint', endpointOption),
+  handler: async (argv) => {
+    const location = parseBucketUrl(argv.bucket);
+    const imagePath = resolveImagePath(argv.lang, { imagesDir: argv['images-dir'] });
+    // The AWS SDK loads only for S3 commands (see list.ts).
+    const { connectS3 } = await import('../../store/s3/client.js');
+    const { uploadImage, UPLOAD_MAX_ATTEMPTS } = await import('../../store/s3/upload.js');
+    const s3 = await connectS3({ endpoint: argv.endpoint, maxAttempts: UPLOAD_MAX_ATTEMPTS });
+    try {
+      process.stdout.write(`Uploading ${imagePath} to ${formatLocation(location)}...\n`);
+      const result = await uploadImage({
+        s3,
+        location,
+        name: argv.lang,
+        imagePath,
+        progress: (total) => progressBar('Uploading', total),
+        warn: (message) => process.stderr.write(`Warning: ${message}\n`),
+      });
+      process.stdout.write(`Uploaded: ${formatLocation(location, result.key)} (${formatMiB(result.size)}, sha256 ${result.sha256})\n`);
+      if (result.sidecarKey) process.stdout.write(`Uploaded: ${formatLocation(location, result.sidecarKey)}\n`);
+    } finally {
+      s3.client.destroy();
+    }
+  },
 };

@@ -1,0 +1,6 @@
+// `npm run bench`: every benchmark, each as a ratio against a native peer run in the same
+// script. Numbers are reported, never asserted.
+import { benchWriter } from './writer.js';
+
+const only = process.argv[2];
+if (!only || only === 'writer') benchWriter();

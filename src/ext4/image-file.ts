@@ -1,0 +1,114 @@
+/**
+ * The image file being written: a sparse file under a temporary name beside the target,
+ * renamed into place only when complete. Writes to consecutive blocks are gathered (by
+ * reference, not copied: callers hand over buffers they no longer change, as stream
+ * chunks are) and issued as one vectored write; blocks never written stay holes.
+ */
+import { writeSync, writevSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { InfraError } from '../errors.js';
+import { BLOCK_SIZE } from './format.js';
+
+const COMBINE_BYTES = 8 * 1024 * 1024;
+/** Buffers per vectored write (Linux IOV_MAX is 1024). */
+const COMBINE_BUFFERS = 1024;
+
+export class ImageFile {
+  private pending: Buffer[] = [];
+  private runStart = -1;
+  private runBytes = 0;
+  private closed = false;
+
+  private constructor(
+    readonly finalPath: string,
+    readonly tempPath: string,
+    private readonly fd: FileHandle,
+  ) {}
+
+  static async create(finalPath: string): Promise<ImageFile> {
+    const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      return new ImageFile(finalPath, tempPath, await open(tempPath, 'wx', 0o644));
+    } catch (err) {
+      throw diskError(err, dirname(finalPath));
+    }
+  }
+
+  /** Writes whole blocks starting at block `block`. `data.length` is a multiple of the block size. */
+  async write(block: number, data: Buffer): Promise<void> {
+    const position = block * BLOCK_SIZE;
+    if (
+      this.runStart >= 0 &&
+      this.runStart + this.runBytes === position &&
+      this.runBytes + data.length <= COMBINE_BYTES &&
+      this.pending.length < COMBINE_BUFFERS
+    ) {
+      this.pending.push(data);
+      this.runBytes += data.length;
+      return;
+    }
+    await this.flush();
+    this.pending.push(data);
+    this.runStart = position;
+    this.runBytes = data.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.runBytes > 0) this.pwritev(this.pending, this.runStart);
+    this.pending = [];
+    this.runStart = -1;
+    this.runBytes = 0;
+  }
+
+  private pwritev(buffers: Buffer[], position: number): void {
+    try {
+      const written = writevSync(this.fd.fd, buffers, position);
+      if (written < this.runBytes) {
+        const rest = Buffer.concat(buffers).subarray(written); // a short write: finish it plainly
+        for (let done = 0; done < rest.length; ) done += writeSync(this.fd.fd, rest, done, rest.length - done, position + written + done);
+      }
+    } catch (err) {
+      throw diskError(err, dirname(this.finalPath));
+    }
+  }
+
+  /** Sets the final length (extending with a hole), closes and renames into place. */
+  async commit(byteLength: number): Promise<void> {
+    await this.flush();
+    try {
+      await this.fd.truncate(byteLength);
+      await this.fd.sync();
+      await this.fd.close();
+      this.closed = true;
+      await rename(this.tempPath, this.finalPath);
+    } catch (err) {
+      await this.discard();
+      throw diskError(err, dirname(this.finalPath));
+    }
+  }
+
+  /** Removes the temporary file; nothing is left at the target. */
+  async discard(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.fd.close().catch(() => {});
+    }
+    await rm(this.tempPath, { force: true });
+  }
+}
+
+export function diskError(err: unknown, dir: string): InfraError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new InfraError('DISK', `Cannot write to ${dir} (${code}): run with sudo, choose another place with --output, or set INFRA_OPERATOR_IMAGES_DIR.`, { cause: err });
+  }
+  if (code === 'ENOSPC') {
+    return new InfraError('DISK', `No space left on the device holding ${dir}: free some space (df -h ${dir}) or write elsewhere with --output.`, { cause: err });
+  }
+  if (code === 'ENOENT') {
+    return new InfraError('DISK', `Directory ${dir} does not exist: create it, or choose another place with --output or INFRA_OPERATOR_IMAGES_DIR.`, { cause: err });
+  }
+  return new InfraError('DISK', `Writing the image in ${dir} failed: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,84 @@
+/**
+ * Layers whose blob is a byte range of a local file (a cache entry, an OCI layout blob, a
+ * member of an archive). Every `open()` re-reads the file and verifies as it streams: the
+ * blob's size and sha256, then the uncompressed bytes against the DiffID.
+ */
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { InfraError, isInfraError } from '../errors.js';
+import { type Compression, decompress, detectCompression } from '../layers/decompress.js';
+import { DigestCounter, verified } from './digest.js';
+import type { ImageLayer } from './types.js';
+
+export interface FileLayerSpec {
+  /** Position in the image, bottom first (for messages). */
+  index: number;
+  digest: string;
+  size: number;
+  mediaType: string;
+  diffId?: string;
+  file: string;
+  /** Where the blob starts in `file` (archives); 0 otherwise. */
+  offset?: number;
+}
+
+/** `size` bytes of `file` from `offset`, streamed. */
+export async function* readFileRange(file: string, offset: number, size: number): AsyncIterable<Buffer> {
+  if (size === 0) return;
+  yield* createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+}
+
+/** The compression of the blob at `offset` of `file`, from its magic bytes. */
+export async function blobCompression(file: string, offset = 0): Promise<Compression> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, head.length, offset);
+    return detectCompression(head.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
+export function fileLayer(spec: FileLayerSpec): ImageLayer {
+  const name = `layer ${spec.index + 1} (${spec.digest})`;
+  const layer: ImageLayer = {
+    digest: spec.digest,
+    mediaType: spec.mediaType,
+    size: spec.size,
+    open: () => openVerified(spec, name),
+  };
+  if (spec.diffId !== undefined) layer.diffId = spec.diffId;
+  return layer;
+}
+
+async function* openVerified(spec: FileLayerSpec, name: string): AsyncIterable<Buffer> {
+  rejectForeignLayer(spec.mediaType, name);
+  const blob = verified(readFileRange(spec.file, spec.offset ?? 0, spec.size), spec, name);
+  const tar = decompress(blob, spec.mediaType, name);
+  try {
+    if (spec.diffId === undefined) yield* tar;
+    else yield* verified(tar, { digest: spec.diffId }, `${name}, uncompressed (DiffID ${spec.diffId})`);
+  } catch (err) {
+    // A damaged blob usually breaks the decompressor before its digest can be checked at
+    // the end: name the real cause.
+    if (isInfraError(err, 'TAR') && (await fileRangeDigest(spec.file, spec.offset ?? 0, spec.size)) !== spec.digest) {
+      throw new InfraError('INTEGRITY', `${name} is damaged: its bytes do not match its digest. Pull the image again or rebuild it`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** sha256 of `size` bytes of `file` from `offset`. */
+export async function fileRangeDigest(file: string, offset: number, size: number): Promise<string> {
+  const counter = new DigestCounter();
+  for await (const chunk of readFileRange(file, offset, size)) counter.update(chunk);
+  return counter.digest();
+}
+
+/** Encrypted layers (ocicrypt) cannot be read without keys this tool does not take. */
+function rejectForeignLayer(mediaType: string, name: string): void {
+  if (mediaType.includes('+encrypted')) {
+    throw new InfraError('LAYER', `${name} is encrypted (${mediaType}); decrypt the image first (e.g. skopeo copy --decryption-key)`);
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * One repository on one registry (distribution-spec "Pull"): `/v2/` ping and scheme
+ * choice, manifests by tag or digest, blobs streamed to a file with Range resumption.
+ */
+import { open } from 'node:fs/promises';
+import { InfraError } from '../../errors.js';
+import { DigestCounter, sha256Digest } from '../digest.js';
+import { type Descriptor, INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT_SIZE } from '../media.js';
+import { apiHost, type DockerReference, formatDockerReference, isLoopback } from '../reference.js';
+import { Authenticator } from './auth.js';
+import type { Credentials } from './credentials.js';
+import {
+  header,
+  type HttpClient,
+  type HttpResponse,
+  isCertificateError,
+  isTransientStatus,
+  parseRetryAfter,
+  readBody,
+  TransientError,
+  withRetries,
+} from './http.js';
+
+/** Manifest types we accept, OCI first (distribution answers 404 for OCI ones not accepted). */
+const ACCEPT = [...INDEX_TYPES, ...MANIFEST_TYPES].join(', ');
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType?: string;
+}
+
+export interface RegistryClientOptions {
+  http: HttpClient;
+  credentials: () => Promise<Credentials | undefined>;
+  /** Registries (host[:port]) where plain HTTP and unverified TLS are allowed. */
+  insecureRegistries: string[];
+}
+
+export class RegistryClient {
+  private base: string | undefined;
+  private readonly host: string;
+  private readonly insecure: boolean;
+  private readonly auth: Authenticator;
+  private readonly scope: string;
+  readonly name: string;
+
+  constructor(
+    readonly ref: DockerReference,
+    private readonly options: RegistryClientOptions,
+  ) {
+    this.host = apiHost(ref.registry);
+    this.insecure = options.insecureRegistries.includes(ref.registry) || options.insecureRegistries.includes(this.host);
+    this.auth = new Authenticator(options.http, this.host, options.credentials, this.insecure);
+    this.scope = `repository:${ref.repository}:pull`;
+    this.name = `docker://${formatDockerReference(ref)}`;
+  }
+
+  private get http(): HttpClient {
+    return this.options.http;
+  }
+
+  /**
+   * Finds the scheme (HTTPS, then plain HTTP only for loopback or insecure registries) and
+   * the authentication challenge, from `GET /v2/`.
+   */
+  async ping(): Promise<void> {
+    const schemes = this.insecure || isLoopback(this.ref.registry) ? ['https', 'http'] : ['https'];
+    await withRetries(`contacting ${this.host}`, this.http.retry, async () => {
+      let lastError: unknown;
+      for (const scheme of schemes) {
+        try {
+          await this.pingOnce(`${scheme}://${this.host}`);
+          return;
+        } catch (err) {
+          if (err instanceof InfraError || err instanceof TransientError) throw err;
+          if (isCertificateError(err) && !this.insecure) throw this.tlsError(err);
+          lastError = err;
+        }
+      }
+      throw lastError;
+    });
+  }
+
+  private tlsError(err: unknown): InfraError {
+    return new InfraError(
+      'NETWORK',
+      `TLS to ${this.host} failed: ${(err as Error).message}. If the registry uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate; for a test registry, --insecure-registry ${this.ref.registry}`,
+      { cause: err },
+    );
+  }
+
+  private async pingOnce(base: string): Promise<void> {
+    const res = await this.http.send(`${base}/v2/`, { insecureTls: this.insecure });
+    await res.body.dump();
+    if (res.status === 200 || res.status === 401) {
+      this.base = base;
+      if (res.status === 401) this.auth.setChallenge(header(res, 'www-authenticate'));
+      return;
+    }
+    if (isTransientStatus(res.status)) throw transient(res, `GET ${base}/v2/`);
+    throw new InfraError('NETWORK', `${base}/v2/ answered HTTP ${res.status}: ${this.host} does not look like a container registry`);
+  }
+
+  /** A request with authentication, answering one 401 by authenticating again. */
+  private async call(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
+    if (!this.base) await this.ping();
+    for (let attempt = 0; ; attempt++) {
+      const authorization = await this.auth.authorization(this.scope);
+      const res = await this.http.send(`${this.base}${path}`, {
+        headers: authorization ? { ...headers, authorization } : headers,
+        insecureTls: this.insecure,
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status !== 401 || attempt > 0) return res;
+      await res.body.dump();
+      this.auth.refused(this.scope, header(res, 'www-authenticate'));
+    }
+  }
+
+  /** Turns an unsuccessful response into the error a user can act on. */
+  private async failure(res: HttpResponse, what: string): Promise<Error> {
+    const body = (await readBody(res, 64 << 10, what).catch(() => Buffer.alloc(0))).toString().slice(0, 300);
+    if (isTransientStatus(res.status)) return transient(res, what);
+    if (res.status === 401 || res.status === 403) {
+      return new InfraError('AUTH', `${this.name}: access denied to ${what} (HTTP ${res.status}); log in (docker login ${this.ref.registry}) or pass --creds user:pass`);
+    }
+    if (res.status === 404) return new InfraError('NOT_FOUND', `${this.name}: ${what} not found; check the repository name and tag`);
+    return new InfraError('NETWORK', `${this.name}: ${what} answered HTTP ${res.status} ${body}`);
+  }
+
+  /** `GET /v2/NAME/manifests/REF`, verified against the digest when addressed by one. */
+  async manifest(reference: string, expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<FetchedManifest> {
+    const what = reference.includes(':') ? `manifest ${reference}` : `tag "${reference}"`;
+    return this.http.limiter.run(this.host, () =>
+      withRetries(`${this.name}: ${what}`, this.http.retry, async () => {
+        const res = await this.call(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: ACCEPT });
+        if (res.status !== 200) throw await this.failure(res, what);
+        const bytes = await readBody(res, MAX_DOCUMENT_SIZE, `${this.name}: ${what}`);
+        const digest = sha256Digest(bytes);
+        const served = header(res, 'docker-content-digest');
+        const wanted = expected?.digest ?? (reference.includes(':') ? reference : served);
+        if (wanted && wanted.startsWith('sha256:') && wanted !== digest) {
+          throw new InfraError('INTEGRITY', `${this.name}: ${what} has digest ${digest}, not ${wanted}; the registry or a proxy altered it`);
+        }
+        if (expected && expected.size !== bytes.length) {
+          throw new InfraError('INTEGRITY', `${this.name}: ${what} is ${bytes.length} bytes, not the ${expected.size} its index declares`);
+        }
+        const mediaType = header(res, 'content-type');
+        return mediaType ? { bytes, digest, mediaType } : { bytes, digest };
+      }),
+    );
+  }
+
+  /**
+   * Downloads a blob into `file`, hashing as bytes arrive; an interrupted or short body is
+   * resumed with `Range` (skopeo's body_reader does the same). Throws INTEGRITY unless
+   * size and digest match the descriptor. `signal` stops it (another download failed).
+   */
+  async downloadBlob(descriptor: Descriptor, file: string, onBytes: (received: number) => void, signal?: AbortSignal): Promise<void> {
+    const what = `blob ${descriptor.digest}`;
+    const handle = await open(file, 'w');
+    let counter = new DigestCounter();
+    try {
+      await this.http.limiter.run(this.host, () =>
+        withRetries(`${this.name}: ${what}`, this.http.retry, async () => {
+          signal?.throwIfAborted();
+          const resumeAt = counter.bytes;
+          if (resumeAt === descriptor.size) return;
+          const range: Record<string, string> = resumeAt > 0 ? { range: `bytes=${resumeAt}-` } : {};
+          const res = await this.call(`/v2/${this.ref.repository}/blobs/${descriptor.digest}`, range, signal);
+          if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
+          if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
+            // The server ignored the Range: start over.
+            counter = new DigestCounter();
+            await handle.truncate(0);
+          }
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            if (counter.bytes + chunk.length > descriptor.size) {
+              res.body.destroy();
+              throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
+            }
+            await handle.write(chunk, 0, chunk.length, counter.bytes);
+            counter.update(chunk);
+            onBytes(counter.bytes);
+          }
+          if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
+        }),
+      );
+    } finally {
+      await handle.close();
+    }
+    const digest = counter.digest();
+    if (digest !== descriptor.digest) {
+      throw new InfraError('INTEGRITY', `${this.name}: ${what} arrived with digest ${digest}; it was corrupted in transit or on the registry. Try again`);
+    }
+  }
+}
+
+function contentRangeStartsAt(value: string | undefined, offset: number): boolean {
+  const m = /^bytes (\d+)-/.exec(value ?? '');
+  return m !== null && Number(m[1]) === offset;
+}
+
+function transient(res: HttpResponse, what: string): TransientError {
+  // Docker Hub's pull limit: say so, since logging in raises it.
+  const limited = res.status === 429 ? ` (rate limited${header(res, 'ratelimit-limit') ? `: ${header(res, 'ratelimit-limit')}` : ''}; logging in may raise the limit)` : '';
+  return new TransientError(`${what}: HTTP ${res.status}${limited}`, parseRetryAfter(header(res, 'retry-after')));
+}

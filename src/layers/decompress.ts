@@ -1,0 +1,221 @@
+/**
+ * Layer decompression (gzip, zstd or none, chosen by magic bytes) and sha256 digesting of
+ * streams as they pass through. Everything streams: memory is bounded by the codecs'
+ * windows, never by the layer size.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline, type Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { Decompress as FzstdDecompress } from 'fzstd';
+import { InfraError } from '../errors.js';
+import { ByteReader } from './bytes.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** RFC 1952 member header ID1 ID2. */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** RFC 8878 frame magic number 0xFD2FB528, little-endian. */
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** RFC 8878 skippable frame magic 0x184D2A5?, little-endian (pzstd starts with one). */
+const ZSTD_SKIPPABLE_TAIL = Buffer.from([0x2a, 0x4d, 0x18]);
+const MAGIC_BYTES = 4;
+const OUTPUT_CHUNK = 64 * 1024;
+
+/** The compression whose magic `head` starts with. */
+export function detectCompression(head: Buffer): Compression {
+  if (head.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) return 'gzip';
+  if (head.subarray(0, ZSTD_MAGIC.length).equals(ZSTD_MAGIC)) return 'zstd';
+  if (head.length >= 4 && (head[0] & 0xf0) === 0x50 && head.subarray(1, 4).equals(ZSTD_SKIPPABLE_TAIL)) return 'zstd';
+  return 'none';
+}
+
+/** The compression a layer media type declares (OCI and Docker names). */
+export function declaredCompression(mediaType: string | undefined): Compression | undefined {
+  if (mediaType === undefined) return undefined;
+  if (/gzip$/.test(mediaType)) return 'gzip';
+  if (/zstd$/.test(mediaType)) return 'zstd';
+  return 'none';
+}
+
+/**
+ * The uncompressed bytes of a layer. The magic bytes decide (a media type can be wrong:
+ * uncompressed blobs labelled gzip exist); the media type only makes an empty blob that
+ * claims compression an error. `what` names the stream in errors ("layer sha256:…").
+ */
+export async function* decompress(
+  source: AsyncIterable<Buffer>,
+  mediaType?: string,
+  what = 'the layer',
+): AsyncGenerator<Buffer> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let ended = false;
+  while (headLength < MAGIC_BYTES) {
+    const result = await iterator.next();
+    if (result.done) {
+      ended = true;
+      break;
+    }
+    head.push(result.value);
+    headLength += result.value.length;
+  }
+  const declared = declaredCompression(mediaType);
+  if (headLength === 0 && declared !== undefined && declared !== 'none') {
+    throw corrupt(what, `it is empty but its media type ${mediaType} says ${declared}`);
+  }
+  const replay = replayed(head, ended ? undefined : iterator);
+  const compression = detectCompression(Buffer.concat(head, headLength));
+  if (compression === 'gzip') yield* viaZlib(replay, zlib.createGunzip({ chunkSize: OUTPUT_CHUNK }), what);
+  else if (compression === 'zstd') yield* zstd(replay, what);
+  else yield* replay;
+}
+
+/** The peeked chunks, then the rest of the source. */
+async function* replayed(head: Buffer[], rest: AsyncIterator<Buffer> | undefined): AsyncGenerator<Buffer> {
+  try {
+    yield* head;
+    if (!rest) return;
+    for (;;) {
+      const result = await rest.next();
+      if (result.done) return;
+      yield result.value;
+    }
+  } finally {
+    await rest?.return?.();
+  }
+}
+
+type ZstdFactory = (options?: zlib.ZlibOptions) => Transform;
+
+/** node:zlib has zstd from Node 22.15; older Nodes use fzstd (pure JS). */
+const nodeZstd = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
+
+/** Both decoders get whole frame units: framing checks catch a stream cut mid-frame. */
+function zstd(source: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
+  const units = zstdUnits(source, what);
+  if (nodeZstd) return viaZlib(units, nodeZstd({ chunkSize: OUTPUT_CHUNK }), what);
+  return viaFzstd(units, what);
+}
+
+async function* viaZlib(source: AsyncIterable<Buffer>, inflater: Transform, what: string): AsyncGenerator<Buffer> {
+  // The pipeline callback sees the same error the iteration below throws.
+  pipeline(source, inflater, () => undefined);
+  try {
+    for await (const chunk of inflater) yield chunk as Buffer;
+  } catch (err) {
+    throw isCodecError(err) ? corrupt(what, (err as Error).message) : err;
+  } finally {
+    inflater.destroy();
+  }
+}
+
+/** zlib reports bad or short input with Z_* codes (Z_DATA_ERROR, Z_BUF_ERROR), zstd with ZSTD_error_*. */
+function isCodecError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ZSTD_error'));
+}
+
+/**
+ * fzstd decodes everything it is given at once, so it is fed one block at a time (a block
+ * inflates to at most 128 KiB): a run of zeros cannot inflate one input chunk to gigabytes.
+ */
+async function* viaFzstd(units: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  const output: Buffer[] = [];
+  const decoder = new FzstdDecompress((data) => {
+    if (data.length > 0) output.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+  });
+  const push = (chunk: Uint8Array, final: boolean) => {
+    try {
+      decoder.push(chunk, final);
+    } catch (err) {
+      throw corrupt(what, (err as Error).message);
+    }
+  };
+  for await (const unit of units) {
+    push(unit, false);
+    yield* output.splice(0);
+  }
+  push(new Uint8Array(0), true);
+  yield* output.splice(0);
+}
+
+/** RFC 8878 §3.1.1: magic of skippable frames (low 4 bits free) and of data frames. */
+const ZSTD_SKIPPABLE_MAGIC = 0x184d2a50;
+const ZSTD_FRAME_MAGIC = 0xfd2fb528;
+const ZSTD_BLOCK_TYPE_RLE = 1;
+const ZSTD_BLOCK_TYPE_RESERVED = 3;
+
+/**
+ * Splits a zstd stream into frame headers, single blocks (with their 3-byte headers) and
+ * checksums (RFC 8878 §3.1.1); skippable frames are dropped.
+ */
+async function* zstdUnits(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  const reader = new ByteReader(source);
+  const need = async (n: number): Promise<Buffer> => {
+    const bytes = await reader.read(n);
+    if (bytes.length < n) throw corrupt(what, `the data ends inside a zstd frame at byte ${reader.position}`);
+    return bytes;
+  };
+  try {
+    for (;;) {
+      const magic = await reader.read(4);
+      if (magic.length === 0) return;
+      if (magic.length < 4) throw corrupt(what, 'the data ends inside a zstd frame magic');
+      const number = magic.readUInt32LE(0);
+      if ((number & 0xfffffff0) >>> 0 === ZSTD_SKIPPABLE_MAGIC) {
+        await need((await need(4)).readUInt32LE(0));
+        continue;
+      }
+      if (number !== ZSTD_FRAME_MAGIC) throw corrupt(what, `bytes at ${reader.position - 4} are not a zstd frame`);
+      const descriptor = await need(1);
+      yield Buffer.concat([magic, descriptor, await need(frameHeaderRest(descriptor[0], what))]);
+      for (let last = false; !last; ) {
+        const header = await need(3);
+        const bits = header[0] | (header[1] << 8) | (header[2] << 16);
+        last = (bits & 1) === 1;
+        const type = (bits >> 1) & 3;
+        if (type === ZSTD_BLOCK_TYPE_RESERVED) throw corrupt(what, 'a zstd block has the reserved type');
+        yield Buffer.concat([header, await need(type === ZSTD_BLOCK_TYPE_RLE ? 1 : bits >>> 3)]);
+      }
+      if (descriptor[0] & 0x04) yield Buffer.from(await need(4)); // Content_Checksum
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Frame header bytes after the descriptor: window descriptor, dictionary id, content size. */
+function frameHeaderRest(descriptor: number, what: string): number {
+  if (descriptor & 0x08) throw corrupt(what, 'a zstd frame header has its reserved bit set');
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeBytes = [singleSegment, 2, 4, 8][descriptor >> 6];
+  const dictionaryIdBytes = [0, 1, 2, 4][descriptor & 3];
+  return (singleSegment ? 0 : 1) + dictionaryIdBytes + contentSizeBytes;
+}
+
+function corrupt(what: string, detail: string): InfraError {
+  return new InfraError(
+    'TAR',
+    `${what} is truncated or corrupt (${detail}); download it again, or rebuild it if it came from a local file`,
+  );
+}
+
+/** `sha256:<hex>` and the byte count of everything that passed through. */
+export type DigestCallback = (digest: string, size: number) => void;
+
+/**
+ * Passes `source` through unchanged while hashing it; when the source ends, calls
+ * `onDone` with the digest and size before reporting the end. A throw from `onDone`
+ * (a digest mismatch) therefore fails whoever is reading, at the end of the data.
+ */
+export async function* digestingStream(source: AsyncIterable<Buffer>, onDone: DigestCallback): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    size += chunk.length;
+    yield chunk;
+  }
+  onDone(`sha256:${hash.digest('hex')}`, size);
+}

@@ -1,0 +1,64 @@
+/** What an image is: its sidecar facts and what the filesystem itself says. */
+import { stat } from 'node:fs/promises';
+import { InfraError } from '../errors.js';
+import { withImage } from './ext4-reader.js';
+import { readSidecar, type Sidecar } from './sidecar.js';
+import { readSuperblock, type SuperblockFacts } from './superblock.js';
+
+export interface ImageInspection {
+  path: string;
+  /** File size in bytes. */
+  fileSize: number;
+  /** Bytes actually allocated on the host disk (a sparse image uses less than fileSize). */
+  allocatedBytes: number;
+  filesystem: {
+    /** Filesystem size (blocks × block size). */
+    sizeBytes: number;
+    usedBytes: number;
+    freeBytes: number;
+    blockSize: number;
+    inodes: { count: number; used: number; free: number };
+    inodeSize: number;
+    features: string[];
+    uuid: string;
+    volumeName: string;
+    state: SuperblockFacts['state'];
+    createdAt?: string;
+    lastWrittenAt?: string;
+  };
+  sidecar?: Sidecar;
+  /** The sidecar describes another file state (size or mtime differ): its sha256 is stale. */
+  sidecarStale?: boolean;
+}
+
+export async function inspectImage(path: string): Promise<ImageInspection> {
+  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new InfraError('NOT_FOUND', `No image at ${path}; 'infra.operator rootfs list' shows the images there are.`);
+    throw new InfraError('DISK', `Cannot read ${path}: ${err.message}`, { cause: err });
+  });
+  const sb = await readSuperblock(path);
+  // Opening it proves libext2fs (not our writer) accepts the filesystem, beyond its magic.
+  await withImage(path, async () => undefined);
+  const sidecar = await readSidecar(path);
+  const usedBlocks = sb.blocksCount - sb.freeBlocks;
+  return {
+    path,
+    fileSize: st.size,
+    allocatedBytes: st.blocks * 512,
+    filesystem: {
+      sizeBytes: sb.blocksCount * sb.blockSize,
+      usedBytes: usedBlocks * sb.blockSize,
+      freeBytes: sb.freeBlocks * sb.blockSize,
+      blockSize: sb.blockSize,
+      inodes: { count: sb.inodesCount, used: sb.inodesCount - sb.freeInodes, free: sb.freeInodes },
+      inodeSize: sb.inodeSize,
+      features: sb.features,
+      uuid: sb.uuid,
+      volumeName: sb.volumeName,
+      state: sb.state,
+      ...(sb.createdAt ? { createdAt: sb.createdAt } : {}),
+      ...(sb.lastWrittenAt ? { lastWrittenAt: sb.lastWrittenAt } : {}),
+    },
+    ...(sidecar ? { sidecar, sidecarStale: sidecar.size !== st.size || sidecar.imageMtimeMs !== st.mtimeMs } : {}),
+  };
+}

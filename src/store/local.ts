@@ -1,0 +1,54 @@
+/** The rootfs images in a local images directory. */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InfraError } from '../errors.js';
+import { nameFromImageFile } from './paths.js';
+import { readSidecar, type Sidecar } from './sidecar.js';
+
+export interface LocalImage {
+  name: string;
+  path: string;
+  /** File size in bytes (the filesystem size, holes included). */
+  size: number;
+  mtimeMs: number;
+  /** The sidecar beside the image, when there is one. */
+  sidecar?: Sidecar;
+  /** Why the sidecar beside the image could not be used, when it could not. */
+  sidecarProblem?: string;
+}
+
+/** `rootfs-*.ext4` files in `dir`, sorted by name. A missing directory is an error. */
+export async function listLocalImages(dir: string): Promise<LocalImage[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new InfraError(
+        'NOT_FOUND',
+        `Images directory ${dir} does not exist; pass --images-dir or set INFRA_OPERATOR_IMAGES_DIR, or build an image first.`,
+      );
+    }
+    throw new InfraError('DISK', `Cannot read images directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const images: LocalImage[] = [];
+  for (const file of names) {
+    const name = nameFromImageFile(file);
+    if (name === undefined) continue;
+    const path = join(dir, file);
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    images.push({ name, path, size: st.size, mtimeMs: st.mtimeMs, ...(await sidecarOf(path)) });
+  }
+  return images.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** A broken sidecar must not hide the image from the listing: report it beside the image. */
+async function sidecarOf(path: string): Promise<Pick<LocalImage, 'sidecar' | 'sidecarProblem'>> {
+  try {
+    const sidecar = await readSidecar(path);
+    return sidecar ? { sidecar } : {};
+  } catch (err) {
+    return { sidecarProblem: (err as Error).message };
+  }
+}

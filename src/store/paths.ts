@@ -1,0 +1,78 @@
+/** Where rootfs images live on disk, and how their file names relate to their names. */
+import { statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { InfraError } from '../errors.js';
+
+export const DEFAULT_IMAGES_DIR = '/srv/firecracker/images';
+export const IMAGES_DIR_ENV = 'INFRA_OPERATOR_IMAGES_DIR';
+
+const IMAGE_PREFIX = 'rootfs-';
+const IMAGE_SUFFIX = '.ext4';
+const SIDECAR_SUFFIX = '.json';
+/** Names become file names and S3 keys: keep them to a portable set. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export interface ImagesDirOptions {
+  imagesDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `--images-dir` > INFRA_OPERATOR_IMAGES_DIR > /srv/firecracker/images. */
+export function resolveImagesDir(options: ImagesDirOptions = {}): string {
+  const env = options.env ?? process.env;
+  return options.imagesDir || env[IMAGES_DIR_ENV] || DEFAULT_IMAGES_DIR;
+}
+
+/** `rootfs-<name>.ext4`: the file name (and S3 key) of an image. */
+export function imageFileName(name: string): string {
+  assertImageName(name);
+  return `${IMAGE_PREFIX}${name}${IMAGE_SUFFIX}`;
+}
+
+/** The name in `rootfs-<name>.ext4`, or undefined for any other file name. */
+export function nameFromImageFile(fileName: string): string | undefined {
+  const base = basename(fileName);
+  if (!base.startsWith(IMAGE_PREFIX) || !base.endsWith(IMAGE_SUFFIX)) return undefined;
+  const name = base.slice(IMAGE_PREFIX.length, -IMAGE_SUFFIX.length);
+  return NAME_PATTERN.test(name) ? name : undefined;
+}
+
+export function assertImageName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new InfraError(
+      'USAGE',
+      `Invalid rootfs name '${name}': use letters, digits, '.', '_' and '-' (it becomes rootfs-<name>.ext4).`,
+    );
+  }
+}
+
+/**
+ * Where the image for `name` goes: `--output` (a file, or an existing directory) >
+ * the images directory (see resolveImagesDir), as `rootfs-<name>.ext4`.
+ */
+export function resolveImagePath(name: string, options: ImagesDirOptions & { output?: string } = {}): string {
+  if (options.output) {
+    return isDirectory(options.output) ? join(options.output, imageFileName(name)) : options.output;
+  }
+  return join(resolveImagesDir(options), imageFileName(name));
+}
+
+/** `rootfs-python.ext4` → `rootfs-python.json` (any other name: `<name>.json`). */
+export function sidecarPathFor(imagePath: string): string {
+  const base = basename(imagePath);
+  const stem = base.endsWith(IMAGE_SUFFIX) ? base.slice(0, -IMAGE_SUFFIX.length) : base;
+  return join(dirname(imagePath), `${stem}${SIDECAR_SUFFIX}`);
+}
+
+/** The sidecar key beside an image key in S3, by the same rule as on disk. */
+export function sidecarKeyFor(imageKey: string): string {
+  return imageKey.endsWith(IMAGE_SUFFIX) ? `${imageKey.slice(0, -IMAGE_SUFFIX.length)}${SIDECAR_SUFFIX}` : `${imageKey}${SIDECAR_SUFFIX}`;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Downloads an image from S3: parallel ranged GETs written into a sparse temporary file
+ * beside the target (all-zero 4 KiB blocks are skipped, the file is sized with ftruncate),
+ * sha256 verified, then renamed into place. On any failure nothing is left at the target.
+ */
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { InfraError } from '../../errors.js';
+import { parseSidecar, writeSidecarFile, type Sidecar } from '../sidecar.js';
+import { sidecarPathFor } from '../paths.js';
+import { sha256File } from '../sha256.js';
+import type { Progress } from '../progress.js';
+import type { S3Connection } from './client.js';
+import { s3Error, type S3ErrorContext } from './errors.js';
+import { imageKey, sidecarKey, type BucketLocation } from './location.js';
+import { SHA256_METADATA_KEY, assertBucketExists } from './upload.js';
+
+/** The unit of sparseness: a block that is all zeros is not written (ext4's usual block size). */
+const SPARSE_BLOCK = 4096;
+/** A multiple of SPARSE_BLOCK, so every part starts on a block boundary. */
+const PART_SIZE = 16 * 1024 * 1024;
+const CONCURRENCY = 4;
+/** Attempts per part when the body stream breaks (the SDK retries failed requests itself). */
+const PART_ATTEMPTS = 3;
+const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+
+export interface DownloadRequest {
+  s3: S3Connection;
+  location: BucketLocation;
+  name: string;
+  outputPath: string;
+  progress?: (totalBytes: number) => Progress;
+  warn?: (message: string) => void;
+}
+
+export interface DownloadResult {
+  path: string;
+  key: string;
+  size: number;
+  sha256: string;
+  /** Where the expected sha256 came from; `unverified` when the object had none. */
+  verifiedBy: 'metadata' | 'sidecar' | 'unverified';
+  /** Path of the sidecar written beside the image, when the object had one. */
+  sidecarPath?: string;
+}
+
+interface RemoteObject {
+  size: number;
+  etag?: string;
+  sha256?: string;
+}
+
+export async function downloadImage(req: DownloadRequest): Promise<DownloadResult> {
+  const key = imageKey(req.location, req.name);
+  const ctx: S3ErrorContext = { operation: 'download', bucket: req.location.bucket, key, region: req.s3.region, ...(req.s3.endpoint ? { endpoint: req.s3.endpoint } : {}) };
+  const object = await headObject(req, key, ctx);
+  const sidecar = await fetchSidecar(req, ctx);
+  const expected = expectedSha256(object, sidecar);
+  if (!expected) req.warn?.(`s3://${req.location.bucket}/${key} has no sha256 metadata and no sidecar: the download cannot be verified.`);
+
+  const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
+  try {
+    await fetchSparse(req, key, object, temporary, ctx);
+    const actual = await sha256File(temporary);
+    if (expected && actual !== expected.sha256) {
+      throw new InfraError(
+        'INTEGRITY',
+        `s3://${req.location.bucket}/${key} has sha256 ${actual}, but its ${expected.source === 'metadata' ? 'metadata' : 'sidecar'} says ${expected.sha256}: the object is corrupt or was replaced. Nothing was written; upload the image again with 'infra.operator rootfs upload --lang ${req.name}'.`,
+      );
+    }
+    await renameInto(temporary, req.outputPath);
+    const sidecarPath = sidecar && sidecar.sha256 === actual ? await placeSidecar(req.outputPath, sidecar) : undefined;
+    return {
+      path: req.outputPath,
+      key,
+      size: object.size,
+      sha256: actual,
+      verifiedBy: expected?.source ?? 'unverified',
+      ...(sidecarPath ? { sidecarPath } : {}),
+    };
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+async function headObject(req: DownloadRequest, key: string, ctx: S3ErrorContext): Promise<RemoteObject> {
+  try {
+    const head = await req.s3.client.send(new HeadObjectCommand({ Bucket: req.location.bucket, Key: key }));
+    const sha256 = head.Metadata?.[SHA256_METADATA_KEY];
+    return {
+      size: head.ContentLength ?? 0,
+      ...(head.ETag ? { etag: head.ETag } : {}),
+      ...(sha256 && /^[0-9a-f]{64}$/.test(sha256) ? { sha256 } : {}),
+    };
+  } catch (err) {
+    // A 404 on HEAD has no body: tell a missing bucket from a missing object.
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) await assertBucketExists(req.s3, ctx);
+    throw s3Error(err, ctx);
+  }
+}
+
+/** The sidecar object beside the image, or undefined when there is none. */
+async function fetchSidecar(req: DownloadRequest, ctx: S3ErrorContext): Promise<Sidecar | undefined> {
+  const key = sidecarKey(req.location, req.name);
+  let text: string;
+  try {
+    const res = await req.s3.client.send(new GetObjectCommand({ Bucket: req.location.bucket, Key: key }));
+    text = (await res.Body?.transformToString('utf8')) ?? '';
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
+    throw s3Error(err, { ...ctx, key });
+  }
+  try {
+    return parseSidecar(text, `s3://${req.location.bucket}/${key}`);
+  } catch (err) {
+    // A broken sidecar must not block the image: it is only a second source of the sha256.
+    req.warn?.((err as Error).message);
+    return undefined;
+  }
+}
+
+function expectedSha256(object: RemoteObject, sidecar: Sidecar | undefined): { sha256: string; source: 'metadata' | 'sidecar' } | undefined {
+  if (object.sha256) return { sha256: object.sha256, source: 'metadata' };
+  if (sidecar && sidecar.size === object.size) return { sha256: sidecar.sha256, source: 'sidecar' };
+  return undefined;
+}
+
+/** Fetches all parts, CONCURRENCY at a time, into a sparse file of the object's size. */
+async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObject, path: string, ctx: S3ErrorContext): Promise<void> {
+  let fh: FileHandle;
+  try {
+    // The images directory may not exist yet on a fresh host.
+    await mkdir(dirname(path), { recursive: true });
+    fh = await open(path, 'w');
+  } catch (err) {
+    throw new InfraError('DISK', `Cannot write in ${dirname(path)}: ${(err as Error).message}. Pass --output to a writable place.`, { cause: err });
+  }
+  try {
+    await fh.truncate(object.size);
+    const progress = req.progress?.(object.size);
+    let done = 0;
+    const parts = Math.ceil(object.size / PART_SIZE);
+    let next = 0;
+    const worker = async () => {
+      for (let part = next++; part < parts; part = next++) {
+        const start = part * PART_SIZE;
+        const end = Math.min(object.size, start + PART_SIZE);
+        await fetchPart(req, key, object, fh, start, end, ctx);
+        done += end - start;
+        progress?.update(done);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, parts) }, worker));
+    await fh.sync();
+    progress?.finish();
+  } catch (err) {
+    if (err instanceof InfraError) throw err;
+    if (isLocalFileError(err)) throw diskError(err, path);
+    throw s3Error(err, ctx);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** One ranged GET into [start, end), retried from the start when its body breaks off. */
+async function fetchPart(req: DownloadRequest, key: string, object: RemoteObject, fh: FileHandle, start: number, end: number, ctx: S3ErrorContext): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await req.s3.client.send(
+        new GetObjectCommand({
+          Bucket: req.location.bucket,
+          Key: key,
+          Range: `bytes=${start}-${end - 1}`,
+          // Every part from the same object version, or a clear failure.
+          ...(object.etag ? { IfMatch: object.etag } : {}),
+        }),
+      );
+      if (!res.Body) throw new InfraError('S3', `S3 sent no body for bytes ${start}-${end - 1} of s3://${req.location.bucket}/${key}.`);
+      const writer = new SparseWriter(fh, start);
+      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) await writer.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      await writer.end();
+      if (writer.position !== end) {
+        throw Object.assign(new Error(`body ended at byte ${writer.position}, expected ${end}`), { code: 'ECONNRESET' });
+      }
+      return;
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412) {
+        throw new InfraError('INTEGRITY', `s3://${req.location.bucket}/${key} changed during the download; run the command again.`, { cause: err });
+      }
+      // Local write failures are not the network's: no retry, reported as DISK by the caller.
+      const retriable = !(err instanceof InfraError) && !isLocalFileError(err) && (status === undefined || status >= 500);
+      if (!retriable || attempt >= PART_ATTEMPTS) throw err instanceof InfraError || isLocalFileError(err) ? err : s3Error(err, ctx);
+    }
+  }
+}
+
+/** Writes a byte range into a file, skipping all-zero SPARSE_BLOCKs (left as holes). */
+class SparseWriter {
+  private carry: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly fh: FileHandle,
+    /** File offset of the next byte to be received (block-aligned at the start). */
+    public position: number,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    const data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+    const whole = data.length - (data.length % SPARSE_BLOCK);
+    await writeNonZeroBlocks(this.fh, data.subarray(0, whole), this.position - this.carry.length);
+    this.position += chunk.length;
+    // Copy the remainder so that the (possibly large) chunk is not retained.
+    this.carry = Buffer.from(data.subarray(whole));
+  }
+
+  async end(): Promise<void> {
+    await writeNonZeroBlocks(this.fh, this.carry, this.position - this.carry.length);
+    this.carry = Buffer.alloc(0);
+  }
+}
+
+/** Writes each run of consecutive non-zero blocks of `data` with one pwrite. */
+async function writeNonZeroBlocks(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let runStart = -1;
+  for (let offset = 0; offset < data.length; offset += SPARSE_BLOCK) {
+    const block = data.subarray(offset, offset + SPARSE_BLOCK);
+    const zero = block.equals(block.length === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, block.length));
+    if (!zero && runStart < 0) runStart = offset;
+    if (zero && runStart >= 0) {
+      await writeFully(fh, data.subarray(runStart, offset), position + runStart);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) await writeFully(fh, data.subarray(runStart), position + runStart);
+}
+
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let written = 0; written < data.length; ) {
+    const { bytesWritten } = await fh.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/** An error from the local file, not from S3 (socket errors carry other syscalls). */
+function isLocalFileError(err: unknown): boolean {
+  const syscall = (err as NodeJS.ErrnoException).syscall;
+  return syscall === 'write' || syscall === 'ftruncate' || syscall === 'fsync';
+}
+
+function diskError(err: unknown, path: string): InfraError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'free space there or pass --output elsewhere' : 'pass --output to a writable place';
+  return new InfraError('DISK', `Cannot write the download in ${dirname(path)} (${code ?? (err as Error).message}): ${hint}.`, { cause: err });
+}
+
+async function renameInto(temporary: string, target: string): Promise<void> {
+  try {
+    const st = await stat(target).catch(() => undefined);
+    if (st?.isDirectory()) throw new InfraError('USAGE', `${target} is a directory; pass a file path to --output.`);
+    await rename(temporary, target);
+  } catch (err) {
+    if (err instanceof InfraError) throw err;
+    throw new InfraError('DISK', `Cannot move the download to ${target}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Writes the sidecar beside the downloaded image, describing the new file (its mtime). */
+async function placeSidecar(imagePath: string, sidecar: Sidecar): Promise<string> {
+  const st = await stat(imagePath);
+  const path = sidecarPathFor(imagePath);
+  await writeSidecarFile(path, { ...sidecar, size: st.size, imageMtimeMs: st.mtimeMs });
+  return path;
+}

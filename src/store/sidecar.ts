@@ -1,0 +1,143 @@
+/**
+ * The sidecar JSON written beside each image (`rootfs-python.ext4` → `rootfs-python.json`)
+ * and uploaded beside it in S3: where the image came from and what it holds, so that
+ * `list`, `inspect` and `upload` need not recompute it. Format documented in docs/store.md.
+ */
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { InfraError } from '../errors.js';
+import { VERSION } from '../version.js';
+import type { Platform } from '../image/types.js';
+import { sidecarPathFor } from './paths.js';
+import { sha256File } from './sha256.js';
+
+/** The sidecar file, version 1. Field names are the JSON keys. */
+export interface Sidecar {
+  /** The rootfs name (`python` for rootfs-python.ext4). */
+  name: string;
+  /** The source reference as given (`python:3.12-alpine`, `oci:dir:tag`, `tar:file`). */
+  image: string;
+  /** The source manifest digest (`sha256:…`). */
+  digest: string;
+  platform?: Platform;
+  /** Image file size in bytes. */
+  size: number;
+  /** Bytes in use inside the filesystem (blocks in use × block size). */
+  usedBytes: number;
+  inodes: { count: number; used: number };
+  /** Hex sha256 of the whole image file (holes read as zeros). */
+  sha256: string;
+  /** infra.operator version that built the image. */
+  toolVersion: string;
+  /** ISO 8601 time the image was built. */
+  builtAt: string;
+  /** The image file's mtime (ms) when sha256 was computed: a later change invalidates sha256. */
+  imageMtimeMs: number;
+}
+
+/** What the builder knows; writeSidecar measures the rest from the file. */
+export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedBytes' | 'inodes'> &
+  Partial<Pick<Sidecar, 'platform' | 'builtAt'>>;
+
+/**
+ * Hashes the finished image and writes its sidecar beside it (atomically: a temporary
+ * file renamed). Call it after the image file is closed: its size and mtime are recorded.
+ */
+export async function writeSidecar(imagePath: string, facts: SidecarFacts): Promise<Sidecar> {
+  const before = await statImage(imagePath);
+  const sha256 = await sha256File(imagePath);
+  const after = await statImage(imagePath);
+  if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
+    throw new InfraError('DISK', `${imagePath} changed while it was being hashed; run the command again when nothing else writes it.`);
+  }
+  const sidecar: Sidecar = {
+    name: facts.name,
+    image: facts.image,
+    digest: facts.digest,
+    ...(facts.platform ? { platform: facts.platform } : {}),
+    size: after.size,
+    usedBytes: facts.usedBytes,
+    inodes: { count: facts.inodes.count, used: facts.inodes.used },
+    sha256,
+    toolVersion: VERSION,
+    builtAt: facts.builtAt ?? new Date().toISOString(),
+    imageMtimeMs: after.mtimeMs,
+  };
+  await writeSidecarFile(sidecarPathFor(imagePath), sidecar);
+  return sidecar;
+}
+
+/** Writes `sidecar` to `path` through a temporary file. */
+export async function writeSidecarFile(path: string, sidecar: Sidecar): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(temporary, `${JSON.stringify(sidecar, null, 2)}\n`);
+    await rename(temporary, path);
+  } catch (err) {
+    throw new InfraError('DISK', `Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The sidecar beside `imagePath`, or undefined when there is none. A malformed one is an error. */
+export async function readSidecar(imagePath: string): Promise<Sidecar | undefined> {
+  const path = sidecarPathFor(imagePath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InfraError('DISK', `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseSidecar(text, path);
+}
+
+/** Parses and checks a sidecar document; `source` names it in errors. */
+export function parseSidecar(text: string, source: string): Sidecar {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InfraError('INPUT', `${source} is not valid JSON (${(err as Error).message}); delete it, or rebuild the image to rewrite it.`);
+  }
+  const problem = sidecarProblem(value);
+  if (problem) throw new InfraError('INPUT', `${source} is not an infra.operator sidecar: ${problem}; delete it, or rebuild the image to rewrite it.`);
+  return value as Sidecar;
+}
+
+function sidecarProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const v = value as Record<string, unknown>;
+  for (const key of ['name', 'image', 'digest', 'sha256', 'toolVersion', 'builtAt'] as const) {
+    if (typeof v[key] !== 'string') return `"${key}" must be a string`;
+  }
+  for (const key of ['size', 'usedBytes', 'imageMtimeMs'] as const) {
+    if (typeof v[key] !== 'number' || !Number.isFinite(v[key])) return `"${key}" must be a number`;
+  }
+  const inodes = v.inodes as Record<string, unknown> | undefined;
+  if (typeof inodes !== 'object' || inodes === null || typeof inodes.count !== 'number' || typeof inodes.used !== 'number') {
+    return '"inodes" must be {count, used}';
+  }
+  if (!/^[0-9a-f]{64}$/.test(v.sha256 as string)) return '"sha256" must be 64 hex digits';
+  return undefined;
+}
+
+/**
+ * The image's sha256: the sidecar's when it still describes this file (same size and
+ * mtime), else computed now.
+ */
+export async function imageSha256(imagePath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
+  const st = await statImage(imagePath);
+  if (sidecar && sidecar.size === st.size && sidecar.imageMtimeMs === st.mtimeMs) return { sha256: sidecar.sha256, fromSidecar: true };
+  return { sha256: await sha256File(imagePath), fromSidecar: false };
+}
+
+async function statImage(imagePath: string): Promise<{ size: number; mtimeMs: number }> {
+  try {
+    const st = await stat(imagePath);
+    return { size: st.size, mtimeMs: st.mtimeMs };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new InfraError('NOT_FOUND', `No image at ${imagePath}; build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'.`);
+    }
+    throw new InfraError('DISK', `Cannot read ${imagePath}: ${(err as Error).message}`, { cause: err });
+  }
+}

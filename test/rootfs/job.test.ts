@@ -1,0 +1,65 @@
+/** The host side of the runner protocol: the job archive (read back by the real tar) and the console watcher. */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConsoleWatcher, READY_LINE, RESULT_BEGIN, RESULT_END, jobArchive } from '../../src/rootfs/job.js';
+import { prerequisites, tempDir } from '../helpers/env.js';
+
+t.test('the job archive is a ustar archive tar reads back exactly', async (t) => {
+  if (!prerequisites(t, { tools: ['tar'] })) return;
+  const dir = tempDir(t);
+  const deep = `${'d'.repeat(90)}/${'e'.repeat(90)}/file.txt`;
+  const archive = jobArchive({
+    lang: 'python',
+    code: 'print("héllo")\n',
+    command: 'exec python3 "$1"',
+    timeout: 30,
+    maxOutput: 4096,
+    file: 'app.py',
+    poweroff: true,
+    files: new Map([
+      ['data/x.bin', Buffer.from([0, 1, 2, 255])],
+      [deep, Buffer.from('deep')],
+    ]),
+  });
+  t.equal(archive.length % 512, 0, 'whole sectors');
+  t.same(archive.subarray(-1024), Buffer.alloc(1024), 'ends with two zero blocks');
+  writeFileSync(join(dir, 'job.tar'), archive);
+  mkdirSync(join(dir, 'out'));
+  execFileSync('tar', ['-xf', join(dir, 'job.tar'), '-C', join(dir, 'out')]);
+  const read = (p: string) => readFileSync(join(dir, 'out', p));
+  t.equal(read('manifest').toString(), 'version=1\nlang=python\ntimeout=30\npoweroff=1\nmax_output=4096\nfile=app.py\n');
+  t.equal(read('code').toString(), 'print("héllo")\n');
+  t.equal(read('command').toString(), 'exec python3 "$1"');
+  t.same(read('files/data/x.bin'), Buffer.from([0, 1, 2, 255]));
+  t.equal(read(`files/${deep}`).toString(), 'deep', 'long names go through the ustar prefix field');
+  const listing = execFileSync('tar', ['-tvf', join(dir, 'job.tar')]).toString();
+  t.match(listing, /^-rw-r--r-- 0\/0 +16 1970-01-01 00:00 code$/m, 'fixed owner, mode and time');
+});
+
+t.test('the job archive refuses what the runner could not use', async (t) => {
+  const base = { lang: 'sh', code: 'true', timeout: 5, poweroff: false };
+  t.throws(() => jobArchive({ ...base, lang: 'sh; rm -rf /' }), { code: 'USAGE' });
+  t.throws(() => jobArchive({ ...base, file: '../x' }), { code: 'USAGE' });
+  t.throws(() => jobArchive({ ...base, timeout: 0 }), { code: 'USAGE' });
+  t.throws(() => jobArchive({ ...base, files: new Map([['../escape', Buffer.alloc(1)]]) }), { code: 'USAGE' });
+  t.throws(() => jobArchive({ ...base, files: new Map([['x'.repeat(300), Buffer.alloc(1)]]) }), { code: 'USAGE' });
+});
+
+t.test('the console watcher finds the ready line and the result among other output', async (t) => {
+  const w = new ConsoleWatcher();
+  const result = '{"status":"success","stdout":"a\\nb","stderr":null,"exitCode":0,"exception":null,"executionTime":12,"truncated":false}';
+  const consoleText =
+    `[    1.0] booting\r\ntestvm login: ${READY_LINE}\r\n` +
+    `${RESULT_BEGIN}\r\ntestvm login: \r\n{not json\r\n${result}\r\n${RESULT_END}\r\nThe system is going down\r\n`;
+  const bytes = Buffer.from(consoleText);
+  for (let i = 0; i < bytes.length; i += 7) w.push(bytes.subarray(i, i + 7)); // arbitrary chunking
+  t.equal(w.ready, true);
+  t.same(w.result, { status: 'success', stdout: 'a\nb', stderr: null, exitCode: 0, exception: null, executionTime: 12, truncated: false });
+  t.match(w.lastLines(2), /going down/);
+
+  const early = new ConsoleWatcher();
+  early.push(Buffer.from(`${result}\n${RESULT_BEGIN}\n{"status":"weird"}\n${RESULT_END}\n`));
+  t.equal(early.result, undefined, 'a JSON line outside the markers or with bad fields is no result');
+});

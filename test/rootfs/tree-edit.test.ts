@@ -1,0 +1,90 @@
+import t from 'tap';
+import { makeDir, makeRoot, toolMeta } from '../../src/layers/tree.js';
+import type { DirInode, FileContent, Inode } from '../../src/layers/tree.js';
+import { ensureDir, lookup, putFile, putSymlink, resolvePath } from '../../src/rootfs/tree-edit.js';
+import { MemorySink } from '../helpers/boot.js';
+
+const time = { sec: 1_700_000_000, nsec: 0 };
+
+/** A usrmerge-style tree: /bin -> usr/bin, /sbin -> /usr/sbin, /usr/bin/busybox, /usr/bin/sh -> busybox. */
+function usrmerge(): DirInode {
+  const root = makeRoot(time);
+  const usr = makeDir(toolMeta(0o755, time));
+  const bin = makeDir(toolMeta(0o755, time));
+  const sbin = makeDir(toolMeta(0o755, time));
+  root.children.set('usr', usr);
+  usr.children.set('bin', bin);
+  usr.children.set('sbin', sbin);
+  root.children.set('bin', { kind: 'symlink', ...toolMeta(0o777, time), target: 'usr/bin' });
+  root.children.set('sbin', { kind: 'symlink', ...toolMeta(0o777, time), target: '/usr/sbin' });
+  bin.children.set('busybox', { kind: 'file', ...toolMeta(0o755, time), content: { size: 3 } });
+  bin.children.set('sh', { kind: 'symlink', ...toolMeta(0o777, time), target: 'busybox' });
+  bin.children.set('up', { kind: 'symlink', ...toolMeta(0o777, time), target: '../../../../usr/bin/busybox' });
+  bin.children.set('loop', { kind: 'symlink', ...toolMeta(0o777, time), target: 'loop' });
+  return root;
+}
+
+t.test('resolvePath follows symlinks inside the root', async (t) => {
+  const root = usrmerge();
+  const busybox = (root.children.get('usr') as DirInode).children.get('bin') as DirInode;
+  t.equal(resolvePath(root, '/bin/sh')?.realPath, '/usr/bin/busybox');
+  t.equal(lookup(root, '/bin/sh'), busybox.children.get('busybox'));
+  t.equal(resolvePath(root, '/bin/up')?.realPath, '/usr/bin/busybox', '.. never climbs above the root');
+  t.equal(resolvePath(root, '/sbin/init')?.realPath, '/usr/sbin/init', 'absolute symlink target restarts at the root');
+  t.equal(resolvePath(root, '/sbin/init')?.inode, undefined);
+  const noFollow = resolvePath(root, '/bin/sh', false);
+  t.equal(noFollow?.inode?.kind, 'symlink', 'the last link is kept when asked');
+  t.equal(resolvePath(root, '/bin/busybox/x'), undefined, 'a file in the middle of a path');
+  t.equal(resolvePath(root, '/nope/x'), undefined);
+  t.throws(() => resolvePath(root, '/bin/loop'), { code: 'ROOTFS' });
+  t.equal(resolvePath(root, '/')?.inode, root);
+});
+
+t.test('ensureDir, putFile and putSymlink write through symlinked parents', async (t) => {
+  const root = usrmerge();
+  const sink = new MemorySink();
+  await putFile(root, sink, '/sbin/init', '#!/bin/sh\n', 0o755, time);
+  const sbin = (root.children.get('usr') as DirInode).children.get('sbin') as DirInode;
+  const init = sbin.children.get('init') as Inode & { content: FileContent & { data?: Buffer } };
+  t.equal(init.kind, 'file');
+  t.equal(init.mode, 0o755);
+  t.equal(init.uid, 0);
+  t.same(init.mtime, time);
+  t.equal(init.content.data?.toString(), '#!/bin/sh\n');
+  t.equal(root.children.get('sbin')?.kind, 'symlink', '/sbin stays a symlink');
+
+  putSymlink(root, sink, '/sbin/init', '/usr/bin/busybox', time);
+  t.equal((sbin.children.get('init') as { target: string }).target, '/usr/bin/busybox', 'a file is replaced by a symlink');
+
+  const tmp = ensureDir(root, '/var/tmp/deep', 0o1777, time);
+  t.equal(tmp.mode, 0o1777);
+  t.equal((lookup(root, '/var') as DirInode).mode, 0o755, 'parents are 0755');
+  const again = ensureDir(root, '/var/tmp/deep', 0o700, time);
+  t.equal(again, tmp);
+  t.equal(again.mode, 0o1777, 'an existing directory keeps its mode');
+  ensureDir(root, '/var/tmp/deep', 0o700, time, true);
+  t.equal(tmp.mode, 0o700, 'unless forced');
+
+  t.throws(() => ensureDir(root, '/bin/busybox/x', 0o755, time), { code: 'ROOTFS' });
+  await t.rejects(putFile(root, sink, '/usr', 'x', 0o644, time), { code: 'ROOTFS' }, 'a directory is never replaced');
+});
+
+t.test('replacing a file releases its content unless another name holds it', async (t) => {
+  const root = makeRoot(time);
+  const released: FileContent[] = [];
+  const sink = new (class extends MemorySink {
+    override release(content: FileContent): void {
+      released.push(content);
+    }
+  })();
+  const shared: Inode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 1 } };
+  const single: Inode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 2 } };
+  const etc = ensureDir(root, '/etc', 0o755, time);
+  etc.children.set('a', shared);
+  etc.children.set('b', shared);
+  etc.children.set('c', single);
+  await putFile(root, sink, '/etc/a', 'new', 0o644, time);
+  t.same(released, [], 'hard-linked content is kept');
+  await putFile(root, sink, '/etc/c', 'new', 0o644, time);
+  t.same(released, [single.content]);
+});
