@@ -1,6 +1,8 @@
-// `npm run bench`: every benchmark, each as a ratio against a native peer run in the same
-// script. Numbers are reported, never asserted.
+// `npm run bench [writer|pull]`: every benchmark, each as a ratio against a native peer
+// run in the same script. Numbers are reported, never asserted.
 import { benchWriter } from './writer.js';
+import { benchPull } from './pull.js';
 
 const only = process.argv[2];
 if (!only || only === 'writer') benchWriter();
+if (!only || only === 'pull') await benchPull();

@@ -1,11 +1,11 @@
 // The writer alone, as `mke2fs -d` is: a tarball read by our tar reader, applied into the
 // tree and written as ext4 (no digests, no sidecar). Usage: node write-tar.js TAR OUT MIB
+import { statSync } from 'node:fs';
 import { Ext4Writer } from '../dist/ext4/writer.js';
+import { readFileRange } from '../dist/image/layer.js';
 import { applyLayer } from '../dist/layers/apply.js';
 import { readTar } from '../dist/layers/tar.js';
 import { makeRoot } from '../dist/layers/tree.js';
-import { readFileRange } from '../dist/image/layer.js';
-import { statSync } from 'node:fs';
 
 const [tar, out, mib] = process.argv.slice(2);
 const time = { sec: 0, nsec: 0 };

@@ -71,7 +71,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
     const time = toolTime(image, options.env);
     const writer = await Ext4Writer.create(path, {
       size: options.size,
-      contentKey: `${image.digest}\0${options.name}`,
+      contentKey: () => `${image.digest}\0${options.name}`,
       time,
       label: options.name,
       ...(options.uuid ? { uuid: options.uuid } : {}),

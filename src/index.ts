@@ -1,1 +1,27 @@
-export {};
+/**
+ * The library API of infra.operator: the same work the CLI does, as functions.
+ *
+ *   import { buildRootfs } from 'infra.operator';
+ *   await buildRootfs({ name: 'python', image: 'python:3.12-alpine', size: 150 });
+ */
+export { buildRootfs, outputPath, type BuildOptions, type BuildResult } from './build.js';
+export { InfraError, isInfraError, EXIT, type ErrorCode } from './errors.js';
+export { openImage, type OpenImageOptions } from './image/index.js';
+export type { Image, ImageLayer, ImageRuntimeConfig, Platform } from './image/types.js';
+export { flatten, type FlattenOptions, type FlattenResult } from './layers/flatten.js';
+export { applyLayer, type ApplyOptions } from './layers/apply.js';
+export { readTar } from './layers/tar.js';
+export { decompress } from './layers/decompress.js';
+export type { TarEntry, TarMember } from './layers/entry.js';
+export { makeRoot, type DataSink, type DirInode, type Inode, type Timestamp } from './layers/tree.js';
+export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type ImageSummary } from './ext4/writer.js';
+export { makeBootable, type BootOptions, type BootReport } from './rootfs/bootable.js';
+export { bootJob, type BootJobOptions, type BootJobOutcome } from './rootfs/vm.js';
+export { listLocalImages } from './store/local.js';
+export { inspectImage } from './store/inspect.js';
+export { readSidecar, writeSidecar, type Sidecar } from './store/sidecar.js';
+export { resolveImagesDir, imageFileName } from './store/paths.js';
+export { connectS3 } from './store/s3/client.js';
+export { uploadImage } from './store/s3/upload.js';
+export { downloadImage } from './store/s3/download.js';
+export { listRemoteImages } from './store/s3/list.js';

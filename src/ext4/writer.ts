@@ -22,8 +22,11 @@ import { type HtreePlan, planHtree, seedWords } from './htree.js';
 export interface WriterOptions {
   /** Image size in MiB (1 MiB = 1,048,576 bytes), or 'auto': what fits plus headroom. */
   size: number | 'auto';
-  /** A digest of the input; UUID and hash seed derive from it unless `uuid` is given. */
-  contentKey: string;
+  /**
+   * A digest of the input; UUID and hash seed derive from it unless `uuid` is given. A
+   * function is called only in finish(), for inputs whose digest is known once read.
+   */
+  contentKey: string | (() => string);
   uuid?: string;
   /** The time stamped on what the tool invents (superblock, lost+found, …). */
   time: Timestamp;
@@ -174,7 +177,8 @@ export class Ext4Writer implements DataSink {
   }
 
   private identity(): { uuid: Buffer; hashSeed: Buffer; time: Timestamp; label: string } {
-    const seed = createHash('sha256').update(`infra.operator ext4 v1\0${this.options.contentKey}`).digest();
+    const key = typeof this.options.contentKey === 'function' ? this.options.contentKey() : this.options.contentKey;
+    const seed = createHash('sha256').update(`infra.operator ext4 v1\0${key}`).digest();
     const uuid = this.options.uuid ? parseUuid(this.options.uuid) : uuidFrom(seed.subarray(0, 16));
     return { uuid, hashSeed: Buffer.from(seed.subarray(16, 32)), time: this.options.time, label: this.options.label ?? '' };
   }

@@ -149,6 +149,8 @@ export function assertLayerType(descriptor: Descriptor, what: string): void {
 export interface LayerLocation {
   file: string;
   offset: number;
+  /** The blob was verified by this process just now (see FileLayerSpec.blobVerified). */
+  blobVerified?: boolean;
 }
 
 /** Builds the `Image`; `locate` gives the local file holding each (already fetched) layer blob. */
@@ -159,7 +161,7 @@ export function imageFrom(
   close?: () => Promise<void>,
 ): Image {
   const layers = resolved.manifest.layers.map((descriptor, index) => {
-    const { file, offset } = locate(descriptor, index);
+    const { file, offset, blobVerified } = locate(descriptor, index);
     return fileLayer({
       index,
       digest: descriptor.digest,
@@ -168,6 +170,7 @@ export function imageFrom(
       diffId: resolved.config.rootfs.diff_ids[index]!,
       file,
       offset,
+      ...(blobVerified ? { blobVerified } : {}),
     });
   });
   const image: Image = {

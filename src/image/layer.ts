@@ -3,7 +3,7 @@
  * member of an archive). Every `open()` re-reads the file and verifies as it streams: the
  * blob's size and sha256, then the uncompressed bytes against the DiffID.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InfraError, isInfraError } from '../errors.js';
 import { type Compression, decompress, detectCompression } from '../layers/decompress.js';
@@ -20,12 +20,39 @@ export interface FileLayerSpec {
   file: string;
   /** Where the blob starts in `file` (archives); 0 otherwise. */
   offset?: number;
+  /**
+   * The blob's digest was verified moments ago by this process (a cache entry just
+   * fetched or looked up): reading it checks only its size, not its sha256 again.
+   */
+  blobVerified?: boolean;
 }
 
-/** `size` bytes of `file` from `offset`, streamed. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * `size` bytes of `file` from `offset`, streamed in fresh 1 MiB chunks. Reads are
+ * synchronous on purpose: a local file read lands in the page cache, and a thread-pool
+ * round trip per chunk costs more than the read on a busy machine.
+ */
 export async function* readFileRange(file: string, offset: number, size: number): AsyncIterable<Buffer> {
   if (size === 0) return;
-  yield* createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new InfraError('INPUT', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    for (let done = 0; done < size; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - done));
+      const n = readSync(fd, chunk, 0, chunk.length, offset + done);
+      if (n === 0) throw new InfraError('INPUT', `${file} ended after ${done} of ${size} bytes: it changed or is truncated`);
+      done += n;
+      yield n === chunk.length ? chunk : chunk.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The compression of the blob at `offset` of `file`, from its magic bytes. */
@@ -54,7 +81,8 @@ export function fileLayer(spec: FileLayerSpec): ImageLayer {
 
 async function* openVerified(spec: FileLayerSpec, name: string): AsyncIterable<Buffer> {
   rejectForeignLayer(spec.mediaType, name);
-  const blob = verified(readFileRange(spec.file, spec.offset ?? 0, spec.size), spec, name);
+  const bytes = readFileRange(spec.file, spec.offset ?? 0, spec.size);
+  const blob = spec.blobVerified ? bytes : verified(bytes, spec, name);
   const tar = decompress(blob, spec.mediaType, name);
   try {
     if (spec.diffId === undefined) yield* tar;

@@ -38,7 +38,10 @@ export interface ImageLayer {
 export interface Image {
   /** The reference as the user gave it, with its transport (`docker://…`, `tar:…`). */
   reference: string;
-  /** Manifest digest, or the tarball's sha256 for `tar:`. Stable for the same content. */
+  /**
+   * Manifest digest, or the tarball's sha256 for `tar:` — which is known only once its
+   * layer has been read (empty before). Stable for the same content.
+   */
   digest: string;
   platform?: Platform;
   config: ImageRuntimeConfig;

@@ -57,7 +57,7 @@ export async function flatten(image: Image, sink: DataSink, options: FlattenOpti
       const tar = withinBudget(layer.open(), budget);
       layerStats = await applyLayerWith(root, refs, readTar(tar), sink, applyOptions);
     } catch (err) {
-      throw naming(err, layer.digest, `layer ${index + 1}/${count} (${layer.digest})`);
+      throw naming(err, layer.digest, `layer ${index + 1}/${count} (${layer.digest || image.reference})`);
     }
     addStats(stats, layerStats);
     layers.push(layerStats);

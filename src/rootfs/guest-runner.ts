@@ -338,7 +338,8 @@ power_off() {
   sync
   case "$(value_of init "$CONF_DIR/runner.conf")" in
     busybox|minimal) kill -s USR2 1 ;;
-    *) poweroff 2>/dev/null || kill -s USR2 1 ;;
+    # OpenRC or the image's own init: its poweroff, or openrc-init's openrc-shutdown.
+    *) poweroff 2>/dev/null || openrc-shutdown -p now 2>/dev/null || kill -s USR2 1 ;;
   esac
   # An init that ignores the request must not leave the VM running forever.
   sleep 30

@@ -14,7 +14,9 @@ export function progressBar(label: string, total: number, stream: NodeJS.WriteSt
   if (!stream.isTTY) return { update: () => {}, finish: () => {} };
   let lastDraw = 0;
   let done = 0;
+  let drawn = -1;
   const draw = () => {
+    drawn = done;
     const fraction = total === 0 ? 1 : Math.min(1, done / total);
     const filled = Math.round(fraction * BAR_WIDTH);
     const bar = `${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}`;
@@ -31,7 +33,7 @@ export function progressBar(label: string, total: number, stream: NodeJS.WriteSt
     },
     finish() {
       done = total;
-      draw();
+      if (drawn !== total) draw();
       stream.write('\n');
     },
   };

@@ -265,17 +265,19 @@ export function debianMirror(): string {
 }
 
 /**
- * A debootstrap --variant=minbase bookworm tree, built once and kept in the temp dir for
- * every later test and run (the key names the recipe; a partial build is never used).
+ * A debootstrap --variant=minbase bookworm tree (plus `include` packages), built once and
+ * kept in the temp dir for every later test and run (the key names the recipe; a partial
+ * build is never used).
  */
-export function debianMinbaseDir(): string {
+export function debianMinbaseDir(include: string[] = []): string {
   const cache = join(tmpdir(), 'infra-op-cache');
-  const done = join(cache, 'debian-minbase-bookworm');
+  const done = join(cache, ['debian-minbase-bookworm', ...include].join('+'));
   if (existsSync(done)) return done;
   const partial = `${done}.partial-${process.pid}`;
   mkdirSync(cache, { recursive: true });
   rmSync(partial, { recursive: true, force: true });
-  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', partial, debianMirror()], { stdio: 'ignore', timeout: 600_000 });
+  const includeArgs = include.length > 0 ? [`--include=${include.join(',')}`] : [];
+  execFileSync('debootstrap', ['--variant=minbase', ...includeArgs, 'bookworm', partial, debianMirror()], { stdio: 'ignore', timeout: 900_000 });
   try {
     renameSync(partial, done);
   } catch (err) {

@@ -38,5 +38,4 @@ t.test('debian minbase with the minimal init', async (t) => {
   t.match(ok.stderr, /infra\.operator guest: ready/);
   t.match(ok.stderr, /sysrq: Power Off/, 'the minimal init powered off through sysrq');
   t.match(ok.stderr, /reboot: Power down/);
-
 });

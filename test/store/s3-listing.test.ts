@@ -6,7 +6,8 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/env.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, prerequisites, tempDir } from '../helpers/env.js';
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
 import { cli, MIB } from './fixtures.js';
 
@@ -148,4 +149,35 @@ t.test('errors say what to check: no bucket, no object, refused credentials', as
   const badBucket = cli(['rootfs', 'list', '--remote', '--bucket', 's3://'], server.env);
   t.equal(badBucket.status, 2);
   t.match(badBucket.stderr, /Invalid bucket/);
+});
+
+t.test('upload: a stale sidecar is not trusted; its sha256 is computed again', async (t) => {
+  const server = await startS3rver(t, [BUCKET]);
+  const images = tempDir(t);
+  const body = randomBytes(3 * MIB);
+  const image = join(images, 'rootfs-lua.ext4');
+  writeFileSync(image, body);
+  const stale = { name: 'lua', image: 'lua:5', digest: `sha256:${'12'.repeat(32)}`, size: body.length, usedBytes: 1, inodes: { count: 2, used: 1 }, sha256: 'f'.repeat(64), toolVersion: '0.1.0', builtAt: '2026-01-01T00:00:00.000Z', imageMtimeMs: statSync(image).mtimeMs - 1000 };
+  writeFileSync(join(images, 'rootfs-lua.json'), JSON.stringify(stale));
+  const r = cli(['rootfs', 'upload', '-l', 'lua', '--images-dir', images], server.env);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /Warning: .*rootfs-lua\.ext4 changed since its sidecar was written: its sha256 was computed again/);
+  const metadata = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.ext4').replace(/_object$/, '_metadata.json'), 'utf8'));
+  t.equal(metadata['x-amz-meta-sha256'], sha256(body));
+  const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.json'), 'utf8'));
+  t.equal(remoteSidecar.sha256, sha256(body), 'the uploaded sidecar carries the verified sha256');
+  t.equal(remoteSidecar.image, 'lua:5');
+});
+
+t.test('progress bars are drawn on a terminal only (stderr a pty, via script)', async (t) => {
+  if (!prerequisites(t, { tools: ['script'] })) return;
+  const server = await startS3rver(t, [BUCKET]);
+  const images = tempDir(t);
+  writeFileSync(join(images, 'rootfs-tty.ext4'), randomBytes(2 * MIB));
+  const { NODE_OPTIONS: _, ...env } = server.env;
+  const command = `${process.execPath} ${CLI} rootfs upload -l tty --images-dir ${images} && ${process.execPath} ${CLI} rootfs download -l tty -o ${images}/copy.ext4`;
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, r.stdout);
+  t.match(r.stdout, /\rUploading \[#{30}\] 100% 2\/2 MiB/);
+  t.match(r.stdout, /\rDownloading \[#{30}\] 100% 2\/2 MiB/);
 });

@@ -46,7 +46,7 @@ export async function openRegistryImage(ref: DockerReference, wanted: Platform, 
     const layers = resolved.manifest.layers;
     layers.forEach((layer, i) => assertLayerType(layer, `layer ${i + 1} (${layer.digest}) of ${reference}`));
     await fetchLayers(client, cache, layers, options.onProgress);
-    return imageFrom(reference, resolved, (layer) => ({ file: cache.path(layer.digest), offset: 0 }), tempDir ? release : undefined);
+    return imageFrom(reference, resolved, (layer) => ({ file: cache.path(layer.digest), offset: 0, blobVerified: true }), tempDir ? release : undefined);
   } catch (err) {
     await release();
     throw err;
