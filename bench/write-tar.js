@@ -11,5 +11,5 @@ const [tar, out, mib] = process.argv.slice(2);
 const time = { sec: 0, nsec: 0 };
 const writer = await Ext4Writer.create(out, { size: Number(mib), contentKey: tar, time });
 const root = makeRoot(time);
-await applyLayer(root, readTar(readFileRange(tar, 0, statSync(tar).size)), writer, { whiteouts: false });
+await applyLayer(root, readTar(readFileRange(tar, 0, statSync(tar).size, true)), writer, { whiteouts: false });
 await writer.finish(root);

@@ -6,7 +6,6 @@ import { VERSION } from '../version.js';
 
 /** Runs the CLI and returns the exit code (0 ok, 1 failed, 2 usage, 3 VM unavailable). */
 export async function main(argv: string[]): Promise<number> {
-  let usageError: string | undefined;
   const parser = yargs(argv)
     .scriptName('infra.operator')
     .usage('$0 <command>\n\nBuild, list and ship ext4 root filesystems for Firecracker microVMs, without Docker or root.')
@@ -18,18 +17,16 @@ export async function main(argv: string[]): Promise<number> {
     .alias('help', 'h')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
+    // Throwing (rather than returning) keeps yargs from running the handler anyway.
     .fail((msg, err) => {
       if (err) throw err;
-      usageError = msg;
+      const command = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
+      throw new InfraError('USAGE', `${msg}\nRun 'infra.operator ${command} --help' for usage.`);
     });
   try {
     await parser.parseAsync();
   } catch (err) {
     return report(err);
-  }
-  if (usageError !== undefined) {
-    process.stderr.write(`Error: ${usageError}\nRun 'infra.operator ${argv[0] ?? ''} --help' for usage.\n`);
-    return EXIT.USAGE;
   }
   return Number(process.exitCode ?? EXIT.OK);
 }

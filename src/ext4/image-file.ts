@@ -1,10 +1,11 @@
 /**
  * The image file being written: a sparse file under a temporary name beside the target,
- * renamed into place only when complete. Writes to consecutive blocks are gathered (by
- * reference, not copied: callers hand over buffers they no longer change, as stream
- * chunks are) and issued as one vectored write; blocks never written stay holes.
+ * renamed into place only when complete. Writes to consecutive blocks are copied into one
+ * reused buffer and issued as one large write (input chunks may be recycled by their
+ * producer, and reused memory is cheap where fresh memory page-faults); blocks never
+ * written stay holes.
  */
-import { writeSync, writevSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,11 +13,9 @@ import { InfraError } from '../errors.js';
 import { BLOCK_SIZE } from './format.js';
 
 const COMBINE_BYTES = 8 * 1024 * 1024;
-/** Buffers per vectored write (Linux IOV_MAX is 1024). */
-const COMBINE_BUFFERS = 1024;
 
 export class ImageFile {
-  private pending: Buffer[] = [];
+  private readonly buffer = Buffer.allocUnsafe(COMBINE_BYTES);
   private runStart = -1;
   private runBytes = 0;
   private closed = false;
@@ -39,36 +38,32 @@ export class ImageFile {
   /** Writes whole blocks starting at block `block`. `data.length` is a multiple of the block size. */
   async write(block: number, data: Buffer): Promise<void> {
     const position = block * BLOCK_SIZE;
-    if (
-      this.runStart >= 0 &&
-      this.runStart + this.runBytes === position &&
-      this.runBytes + data.length <= COMBINE_BYTES &&
-      this.pending.length < COMBINE_BUFFERS
-    ) {
-      this.pending.push(data);
+    if (this.runStart >= 0 && this.runStart + this.runBytes === position && this.runBytes + data.length <= COMBINE_BYTES) {
+      data.copy(this.buffer, this.runBytes);
       this.runBytes += data.length;
       return;
     }
     await this.flush();
-    this.pending.push(data);
+    if (data.length >= COMBINE_BYTES) {
+      this.pwrite(data, position);
+      return;
+    }
+    data.copy(this.buffer, 0);
     this.runStart = position;
     this.runBytes = data.length;
   }
 
   async flush(): Promise<void> {
-    if (this.runBytes > 0) this.pwritev(this.pending, this.runStart);
-    this.pending = [];
+    if (this.runBytes > 0) this.pwrite(this.buffer.subarray(0, this.runBytes), this.runStart);
     this.runStart = -1;
     this.runBytes = 0;
   }
 
-  private pwritev(buffers: Buffer[], position: number): void {
+  // Synchronous on purpose: writes land in the page cache, and a thread-pool round trip
+  // per write costs more than the copy itself on a busy machine.
+  private pwrite(data: Buffer, position: number): void {
     try {
-      const written = writevSync(this.fd.fd, buffers, position);
-      if (written < this.runBytes) {
-        const rest = Buffer.concat(buffers).subarray(written); // a short write: finish it plainly
-        for (let done = 0; done < rest.length; ) done += writeSync(this.fd.fd, rest, done, rest.length - done, position + written + done);
-      }
+      for (let done = 0; done < data.length; ) done += writeSync(this.fd.fd, data, done, data.length - done, position + done);
     } catch (err) {
       throw diskError(err, dirname(this.finalPath));
     }

@@ -25,7 +25,7 @@ export async function openRootfsTarball(file: string, reference: string): Promis
     mediaType,
     size: info.size,
     open: () => {
-      const bytes = digestingStream(readFileRange(file, 0, info.size), (digest) => {
+      const bytes = digestingStream(readFileRange(file, 0, info.size, true), (digest) => {
         image.digest = digest;
         layer.digest = digest;
       });

@@ -31,7 +31,11 @@ export interface ImageLayer {
   mediaType: string;
   /** Compressed size in bytes. */
   size: number;
-  /** Opens the layer as an uncompressed tar stream, verifying digest, size and DiffID. */
+  /**
+   * Opens the layer as an uncompressed tar stream, verifying digest, size and DiffID.
+   * Chunks may be recycled once the consumer has read about 32 MiB further: copy what
+   * must outlive that.
+   */
   open(): AsyncIterable<Buffer>;
 }
 

@@ -187,20 +187,24 @@ exit 0
 `;
 }
 
-/** S99guest as an OpenRC service (openrc-run(8)), in the default runlevel. */
+/**
+ * S99guest as an OpenRC service (openrc-run(8)), in the default runlevel. It starts the
+ * runner itself rather than through start-stop-daemon's output options: Debian's OpenRC
+ * uses dpkg's start-stop-daemon, which has no --stdout.
+ */
 export function openrcService(args: readonly string[]): string {
   return `#!/sbin/openrc-run
 # Written by infra.operator: the guest runner, started once the system is up.
 description="infra.operator guest runner"
-command=${shQuote(GUEST_PATHS.runner)}
-command_args=${shQuote(args.map(shQuote).join(' '))}
-command_background=yes
-pidfile=/run/infra.operator-guest.pid
-output_log=/dev/console
-error_log=/dev/console
 
 depend() {
   after *
+}
+
+start() {
+  ebegin "Starting infra.operator guest runner"
+  ${runnerCommand(args)} </dev/null >/dev/console 2>&1 &
+  eend 0
 }
 `;
 }

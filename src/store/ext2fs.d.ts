@@ -32,6 +32,8 @@ declare module 'ext2fs' {
     open(path: string, flags: number, mode?: number): Promise<Ext2fsFileHandle>;
     readdir(path: string, options: { encoding: 'buffer' }): Promise<Buffer[]>;
     lstat(path: string): Promise<Ext2fsStats>;
+    /** Follows symlinks, inside the image. */
+    stat(path: string): Promise<Ext2fsStats>;
     readlink(path: string): Promise<string>;
   }
 

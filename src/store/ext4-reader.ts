@@ -70,17 +70,17 @@ export class Ext4Image {
     private readonly imagePath: string,
   ) {}
 
-  /** Entries of directory `dir` (absolute inside the image), sorted by name, without . and .. */
+  /** Entries of directory `dir` (absolute inside the image; libext2fs omits . and ..), sorted by name. */
   async list(dir: string): Promise<DirectoryEntry[]> {
     const path = absolute(dir);
     const fs = this.mounted.promises;
-    const stats = await this.call('stat', path, () => fs.lstat(path));
+    // stat, not lstat: `--ls /bin` lists /usr/bin on a usrmerge image (libext2fs follows the link).
+    const stats = await this.call('stat', path, () => fs.stat(path));
     if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a directory; use --cat for files.`);
     const names = await this.call('list', path, () => fs.readdir(path, { encoding: 'buffer' }));
     const entries: DirectoryEntry[] = [];
     for (const raw of names) {
       const name = raw.toString('utf8');
-      if (name === '.' || name === '..') continue;
       const child = posix.join(path, name);
       const st = await this.call('stat', child, () => fs.lstat(child));
       const entry = toEntry(name, st);

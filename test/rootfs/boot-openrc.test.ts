@@ -1,5 +1,5 @@
 /**
- * Boots a Debian minbase tree with Debian's OpenRC (and sysvinit's /sbin/init): --init
+ * Boots a Debian minbase tree with Debian's OpenRC and no other init: --init
  * auto picks OpenRC, S99guest runs as an OpenRC service in the default runlevel, and the
  * runner's power-off goes through the image's own `poweroff`.
  */
@@ -10,7 +10,7 @@ import { BOOT_TOOLS, bootableImage, debianMinbaseDir, kernelFiles, runCli } from
 t.test('debian with openrc', async (t) => {
   if (!prerequisites(t, { tools: [...BOOT_TOOLS, 'debootstrap'], files: kernelFiles() })) return;
   const work = tempDir(t);
-  const { image, report } = await bootableImage(debianMinbaseDir(['openrc', 'sysvinit-core']), work);
+  const { image, report } = await bootableImage(debianMinbaseDir(['openrc']), work);
   t.equal(report.init, 'openrc');
   t.equal(report.serviceDetail, '/etc/init.d/S99guest (OpenRC, default runlevel)');
 

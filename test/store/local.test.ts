@@ -190,11 +190,17 @@ t.test('the libext2fs reader: listings, file bytes and errors, without the CLI',
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-x.ext4');
-  makeExt4(image, 16, { 'etc/hostname': 'x\n', 'etc/motd': '', 'bin/sh': { symlink: 'busybox' } }, dir);
+  makeExt4(image, 16, { 'etc/hostname': 'x\n', 'etc/motd': '', 'usr/bin/sh': 'shell', bin: { symlink: 'usr/bin' } }, dir);
   const before = await sha256Of(image);
   const mtimeBefore = statSync(image).mtimeMs;
   await withImage(image, async (fs) => {
-    t.same((await fs.list('/')).map((e) => e.name), ['bin', 'etc', 'lost+found']);
+    t.same((await fs.list('/')).map((e) => [e.name, e.type, e.target]), [
+      ['bin', 'l', 'usr/bin'],
+      ['etc', 'd', undefined],
+      ['lost+found', 'd', undefined],
+      ['usr', 'd', undefined],
+    ]);
+    t.same((await fs.list('/bin')).map((e) => e.name), ['sh'], 'a symlinked directory is followed (usrmerge /bin)');
     t.same((await fs.list('etc')).map((e) => [e.name, e.type, e.size, e.permissions]), [
       ['hostname', '-', 2, 0o644],
       ['motd', '-', 0, 0o644],

@@ -19,6 +19,7 @@ export const rootfsCommand: CommandModule = {
       .command(downloadCommand)
       .command(inspectCommand)
       .command(runCommand)
-      .demandCommand(1, 'Name a rootfs command: from-docker, create, list, upload, download, inspect, run'),
+      .demandCommand(1, 'Name a rootfs command: from-docker, create, list, upload, download, inspect, run')
+      .strict(),
   handler: () => {},
 };
