@@ -4,7 +4,7 @@
  * jobArchive, unpacked by the real tar) for each result status, the user switch, output
  * limits, the language table's errors and the timeout that kills the job's whole group.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import { tempDir, which } from '../helpers/env.js';
 
 const SHELLS: string[][] = [['dash'], ['bash'], ['busybox', 'sh']].filter((s) => which(s[0]!) !== undefined);
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]): { runner: string; dir: string } {
+function setup(t: Test): { runner: string; dir: string } {
   const dir = tempDir(t);
   const runner = join(dir, 'infra.operator');
   writeFileSync(runner, GUEST_RUNNER_SCRIPT, { mode: 0o755 });
@@ -56,7 +56,7 @@ interface Image {
   env?: string[];
 }
 
-function runJob(t: Parameters<Parameters<typeof t.test>[1]>[0], shell: string[], job: Omit<JobSpec, 'poweroff'>, image: Image = {}): JobResult {
+function runJob(t: Test, shell: string[], job: Omit<JobSpec, 'poweroff'>, image: Image = {}): JobResult {
   const { runner, dir } = setup(t);
   mkdirSync(join(dir, 'conf'));
   mkdirSync(join(dir, 'job'));
