@@ -36,6 +36,8 @@ export interface BootJobOutcome {
   poweredOff: boolean;
   accel: 'kvm' | 'tcg';
   console: string;
+  /** Milliseconds from starting the VM to the runner's ready line. */
+  readyMs: number;
 }
 
 const QEMU = 'qemu-system-x86_64';
@@ -160,6 +162,8 @@ function runQemu(
   consoleCopy: NodeJS.WritableStream | undefined,
 ): Promise<BootJobOutcome> {
   return new Promise((resolve, reject) => {
+    const started = Date.now();
+    let readyMs = -1;
     const child = spawn(qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const watcher = new ConsoleWatcher();
     let stderr = '';
@@ -188,6 +192,7 @@ function runQemu(
       watcher.push(chunk);
       if (stage === 'boot' && watcher.ready) {
         stage = 'job';
+        readyMs = Date.now() - started;
         deadline(jobTimeout + RESULT_SLACK_S, `no result from the guest within ${jobTimeout + RESULT_SLACK_S} s of its ready line`);
       }
       if (stage !== 'poweroff' && watcher.result !== undefined) {
@@ -211,7 +216,7 @@ function runQemu(
       finish(() => {
         const consoleText = watcher.lastLines(200);
         if (watcher.result !== undefined) {
-          resolve({ result: watcher.result, poweredOff: timedOut === undefined && code === 0, accel, console: consoleText });
+          resolve({ result: watcher.result, poweredOff: timedOut === undefined && code === 0, accel, console: consoleText, readyMs });
         } else if (!watcher.ready && timedOut === undefined && code !== 0 && stderr.trim() !== '') {
           reject(new InfraError('VM_UNAVAILABLE', `${qemu} failed: ${stderr.trim()}`));
         } else if (!watcher.ready) {
@@ -223,7 +228,7 @@ function runQemu(
             ),
           );
         } else {
-          resolve({ result: lostResult(timedOut ?? 'the VM stopped before printing a result'), poweredOff: false, accel, console: consoleText });
+          resolve({ result: lostResult(timedOut ?? 'the VM stopped before printing a result'), poweredOff: false, accel, console: consoleText, readyMs });
         }
       });
     });
