@@ -11,7 +11,7 @@ import { BLOCKS_PER_MIB } from './ext4/geometry.js';
 import { openImage, type OpenImageOptions } from './image/index.js';
 import type { Image, Platform } from './image/types.js';
 import { flatten, type FlattenResult } from './layers/flatten.js';
-import { inventedTime, type Timestamp } from './layers/tree.js';
+import { inventedTime, type DataSink, type Timestamp } from './layers/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from './rootfs/bootable.js';
 import { hostnameFor } from './rootfs/boot-files.js';
 import { imageFileName, resolveImagesDir } from './store/paths.js';
@@ -33,6 +33,8 @@ export interface BuildOptions extends OpenImageOptions {
   guestArgs?: string[];
   /** Called as each of the six build steps starts. */
   onStep?: (step: number, text: string) => void;
+  /** Called as file bytes are written into the image: layer (0-based), layer count, bytes so far. */
+  onWrite?: (layer: number, layers: number, bytes: number) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -80,7 +82,16 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
     let boot: BootReport;
     try {
       step(3, 'Exporting Docker filesystem...');
-      flattened = await flatten(image, writer, { ...bombBudget(options.size), time });
+      let layer = 0;
+      const report = () => options.onWrite?.(layer, image.layers.length, writer.bytesWritten);
+      flattened = await flatten(image, countingSink(writer, report), {
+        ...bombBudget(options.size),
+        time,
+        progress: (event) => {
+          layer = event.index;
+          report();
+        },
+      });
       step(4, 'Configuring init system...');
       boot = await bootable(flattened.root, writer, {
         init: options.init ?? 'auto',
@@ -119,6 +130,19 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   } finally {
     await image.close?.();
   }
+}
+
+/** The writer, reporting after every file it stores. */
+function countingSink(writer: Ext4Writer, report: () => void): DataSink {
+  return {
+    writeFile: async (...args) => {
+      const content = await writer.writeFile(...args);
+      report();
+      return content;
+    },
+    writeBuffer: (data) => writer.writeBuffer(data),
+    release: (content) => writer.release(content),
+  };
 }
 
 /** With --init none and --guest-runner none the image is a plain conversion: nothing added. */

@@ -3,6 +3,7 @@ import { buildRootfs, BUILD_STEPS, type BuildResult } from '../../build.js';
 import type { InitChoice } from '../../rootfs/bootable.js';
 import { InfraError } from '../../errors.js';
 import { output } from '../output.js';
+import { buildProgress } from '../progress.js';
 
 interface FromDockerArgs {
   name: string;
@@ -52,6 +53,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   handler: async (args: ArgumentsCamelCase<FromDockerArgs>) => {
     const out = output(args);
     const size = parseSize(args.size);
+    const progress = args.quiet ? undefined : buildProgress();
     out.info(`Creating rootfs for ${args.name} from Docker image...`);
     out.info(`  Docker Image: ${args.image}`);
     out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
@@ -70,8 +72,13 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
       noCache: !args.cache,
       ...(args.uuid ? { uuid: args.uuid } : {}),
-      onStep: (step, text) => out.info(`[${step}/${BUILD_STEPS}] ${text}`),
+      onStep: (step, text) => {
+        progress?.done();
+        out.info(`[${step}/${BUILD_STEPS}] ${text}`);
+      },
+      ...(progress ? { onProgress: progress.pulled, onWrite: progress.wrote } : {}),
     });
+    progress?.done();
     out.info(`Created: ${result.path}`);
     out.result(summarize(result));
   },
