@@ -4,6 +4,7 @@
  * prints (a ready line, then one JSON result between two marker lines).
  */
 import { InfraError } from '../errors.js';
+import { BLOCK_SIZE, USTAR } from '../layers/tar-format.js';
 
 /** Console lines, printed by the runner (guest-runner.ts uses these same constants). */
 export const READY_LINE = 'infra.operator guest: ready';
@@ -86,21 +87,8 @@ export function jobArchive(job: JobSpec): Buffer {
   return Buffer.concat(blocks);
 }
 
-/** POSIX ustar (pax(1), "ustar Interchange Format"): 512-byte header blocks. */
-const BLOCK = 512;
-const USTAR = {
-  name: [0, 100],
-  mode: [100, 8],
-  uid: [108, 8],
-  gid: [116, 8],
-  size: [124, 12],
-  mtime: [136, 12],
-  chksum: [148, 8],
-  typeflag: [156, 1],
-  magic: [257, 6],
-  version: [263, 2],
-  prefix: [345, 155],
-} as const;
+/** POSIX ustar blocks and header fields (declared once in layers/tar-format.ts). */
+const BLOCK = BLOCK_SIZE;
 const REGTYPE = '0';
 
 function padding(size: number): number {
