@@ -33,6 +33,8 @@ export interface ImageSpec {
   layers: string[];
   env?: string[];
   cmd?: string[];
+  /** More fields of the config's `config` (User, WorkingDir, Entrypoint…). */
+  extra?: Record<string, unknown>;
 }
 
 export const OCI = {
@@ -98,7 +100,7 @@ export class LayoutWriter {
     const config = {
       created: '2024-09-06T00:00:00Z',
       ...spec.platform,
-      config: { Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: spec.cmd ?? ['/bin/sh'] },
+      config: { Env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: spec.cmd ?? ['/bin/sh'], ...spec.extra },
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     };
     const configBlob = this.writeBlob(JSON.stringify(config));
