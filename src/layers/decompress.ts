@@ -19,7 +19,13 @@ const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /** RFC 8878 skippable frame magic 0x184D2A5?, little-endian (pzstd starts with one). */
 const ZSTD_SKIPPABLE_TAIL = Buffer.from([0x2a, 0x4d, 0x18]);
 const MAGIC_BYTES = 4;
-const OUTPUT_CHUNK = 64 * 1024;
+const OUTPUT_CHUNK = 256 * 1024;
+/**
+ * How far the inflater (on libuv's thread pool) may run ahead of the consumer: enough
+ * that decompression on one core overlaps parsing and writing on the other.
+ */
+const READ_AHEAD = 8 * 1024 * 1024;
+const zlibOptions = { chunkSize: OUTPUT_CHUNK, readableHighWaterMark: READ_AHEAD } as zlib.ZlibOptions;
 
 /** The compression whose magic `head` starts with. */
 export function detectCompression(head: Buffer): Compression {
@@ -66,7 +72,7 @@ export async function* decompress(
   }
   const replay = replayed(head, ended ? undefined : iterator);
   const compression = detectCompression(Buffer.concat(head, headLength));
-  if (compression === 'gzip') yield* viaZlib(replay, zlib.createGunzip({ chunkSize: OUTPUT_CHUNK }), what);
+  if (compression === 'gzip') yield* viaZlib(replay, zlib.createGunzip(zlibOptions), what);
   else if (compression === 'zstd') yield* zstd(replay, what);
   else yield* replay;
 }
@@ -94,7 +100,7 @@ const nodeZstd = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).cre
 /** Both decoders get whole frame units: framing checks catch a stream cut mid-frame. */
 function zstd(source: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
   const units = zstdUnits(source, what);
-  if (nodeZstd) return viaZlib(units, nodeZstd({ chunkSize: OUTPUT_CHUNK }), what);
+  if (nodeZstd) return viaZlib(units, nodeZstd(zlibOptions), what);
   return viaFzstd(units, what);
 }
 
