@@ -84,7 +84,7 @@ t.test('zstd and gzip bombs inflate a block at a time', async (t) => {
       if ((total & 0xffffff) < chunk.length) peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
     }
     t.equal(total, zeros, `${name}: ${bomb.length} bytes inflate to 256 MiB`);
-    t.ok(largest <= 128 * 1024, `${name}: largest output chunk ${largest}`);
+    t.ok(largest <= 256 * 1024, `${name}: largest output chunk ${largest} (at most one 256 KiB inflate chunk)`);
     t.ok(peak < 64 * 1024 * 1024, `${name}: buffers grew by at most ${(peak / 1048576).toFixed(1)} MiB`);
   }
 });
@@ -178,7 +178,7 @@ t.test('decompression streams: output flows before the input is consumed', async
     t.equal(total, big.length, `${name}: every byte`);
     t.ok(deliveredAtFirst < compressed.length, `${name}: first output after ${deliveredAtFirst} of ${compressed.length} input bytes`);
     // fzstd's unit of output is a zstd block (128 KiB); per 4 KiB of input that can be many.
-    t.ok(largest <= 128 * 1024, `${name}: output chunks stay small (largest ${largest})`);
+    t.ok(largest <= 256 * 1024, `${name}: output chunks stay small (largest ${largest})`);
   }
 });
 
