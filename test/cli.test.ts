@@ -79,3 +79,17 @@ t.test('a bare path suggests the transport to use', async (t) => {
   t.match(r.stderr, new RegExp(`tar:${ALPINE_X86.replace(/[.]/g, '\\.')}`));
   void which;
 });
+
+t.test('on a terminal a progress line shows bytes written; piped output stays clean', async (t) => {
+  if (!prerequisites(t, { tools: ['script'], files: [ALPINE_X86] })) return;
+  const dir = tempDir(t);
+  const args = (out: string) => ['rootfs', 'from-docker', '-n', 'alp', '-i', `tar:${ALPINE_X86}`, '-s', '16', '-o', join(dir, out), ...convert];
+  const command = [process.execPath, CLI, ...args('tty.ext4')].map((a) => `'${a}'`).join(' ');
+  const tty = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(tty.status, 0, { output: tty.stdout });
+  t.match(tty.stdout, /\r\x1b\[KWriting layer 1\/1: \d+ MiB/, 'the progress line on the terminal');
+  t.match(tty.stdout, /Created: /);
+  const piped = cli(args('piped.ext4'));
+  t.equal(piped.status, 0);
+  t.notMatch(piped.stdout + piped.stderr, /Writing layer|\x1b\[/, 'no progress drawing when not a terminal');
+});
