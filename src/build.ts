@@ -93,7 +93,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
         },
       });
       step(4, 'Configuring init system...');
-      boot = await bootable(flattened.root, writer, {
+      boot = await makeBootable(flattened.root, writer, {
         init: options.init ?? 'auto',
         guestRunner: options.guestRunner ?? 'builtin',
         ...(options.guestArgs ? { guestArgs: options.guestArgs } : {}),
@@ -143,15 +143,6 @@ function countingSink(writer: Ext4Writer, report: () => void): DataSink {
     writeBuffer: (data) => writer.writeBuffer(data),
     release: (content) => writer.release(content),
   };
-}
-
-/** With --init none and --guest-runner none the image is a plain conversion: nothing added. */
-async function bootable(...args: Parameters<typeof makeBootable>): Promise<BootReport> {
-  const [, , options] = args;
-  if (options.init === 'none' && options.guestRunner === 'none') {
-    return { init: 'none', initDetail: 'none', runner: 'none', runnerDetail: 'none', service: undefined, serviceDetail: 'none', written: [], warnings: [] };
-  }
-  return makeBootable(...args);
 }
 
 /**

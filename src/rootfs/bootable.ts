@@ -154,6 +154,10 @@ class Editor {
 }
 
 export async function makeBootable(root: DirInode, sink: DataSink, options: BootOptions): Promise<BootReport> {
+  // --init none --guest-runner none is a plain conversion: the tree is left exactly as it is.
+  if (options.init === 'none' && options.guestRunner === 'none') {
+    return { init: 'none', initDetail: 'none', runner: 'none', runnerDetail: 'none', service: undefined, serviceDetail: 'none', written: [], warnings: [] };
+  }
   const facts = probe(root);
   const init = chooseInit(options.init, facts);
   const edit = new Editor(root, sink, options.time);
