@@ -28,18 +28,31 @@ export interface FileLayerSpec {
 }
 
 const READ_CHUNK = 1 << 20;
-/** Chunks a recycling read hands out before it reuses the first one. */
+/** Buffers a recycling read cycles through (a chunk is reused only this many reads later). */
 const RING_CHUNKS = 32;
+/**
+ * Test mode (INFRA_OPERATOR_POISON_RECYCLED=1): chunks of these sizes, cutting headers and
+ * frames anywhere, each overwritten with POISON as soon as the next is asked for. A view
+ * kept past its lifetime then reads garbage in every test, not after 32 MiB in production.
+ */
+const POISON_CHUNKS = [1, 509, 4096, 7, 65_537, 3, 1 << 20];
+const POISON = 0xdb;
+
+/** Whether recycled chunks are poisoned (tests set INFRA_OPERATOR_POISON_RECYCLED=1). */
+function poisoning(): boolean {
+  return process.env.INFRA_OPERATOR_POISON_RECYCLED === '1';
+}
 
 /**
  * `size` bytes of `file` from `offset`, streamed in 1 MiB chunks. Reads are synchronous on
  * purpose: a local read lands in the page cache, and a thread-pool round trip per chunk
  * costs more than the read on a busy machine.
  *
- * With `recycle`, the chunks come from a ring of 32 buffers that is reused: a chunk stays
- * valid until 31 more have been read, so a consumer copies what it keeps longer (the tar
- * reader and the ext4 writer do). Fresh memory costs a page fault per 4 KiB, which on
- * hundreds of MiB is slower than the reads themselves.
+ * With `recycle`, chunk memory is reused (fresh memory costs a page fault per 4 KiB, which
+ * on hundreds of MiB is slower than the reads themselves). The contract: a chunk is valid
+ * until the consumer asks for the next one; a consumer copies what it keeps longer (the
+ * byte reader's `read`, the ext4 writer's block buffer). Production reuses a chunk only 32
+ * reads later; the poisoning test mode enforces the contract exactly.
  */
 export async function* readFileRange(file: string, offset: number, size: number, recycle = false): AsyncIterable<Buffer> {
   if (size === 0) return;
@@ -49,17 +62,22 @@ export async function* readFileRange(file: string, offset: number, size: number,
   } catch (err) {
     throw new InfraError('INPUT', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
+  const poison = recycle && poisoning();
   const ring: Buffer[] = [];
+  let handedOut: Buffer | undefined;
   try {
     for (let done = 0, turn = 0; done < size; turn++) {
-      const length = Math.min(READ_CHUNK, size - done);
-      const chunk = recycle ? (ring[turn % RING_CHUNKS] ??= Buffer.allocUnsafe(READ_CHUNK)) : Buffer.allocUnsafe(length);
+      handedOut?.fill(POISON);
+      const length = Math.min(poison ? POISON_CHUNKS[turn % POISON_CHUNKS.length] : READ_CHUNK, size - done);
+      const chunk = recycle && !poison ? (ring[turn % RING_CHUNKS] ??= Buffer.allocUnsafe(READ_CHUNK)) : Buffer.allocUnsafe(length);
       const n = readSync(fd, chunk, 0, length, offset + done);
       if (n === 0) throw new InfraError('INPUT', `${file} ended after ${done} of ${size} bytes: it changed or is truncated`);
       done += n;
+      if (poison) handedOut = chunk;
       yield n === chunk.length ? chunk : chunk.subarray(0, n);
     }
   } finally {
+    handedOut?.fill(POISON);
     closeSync(fd);
   }
 }

@@ -33,8 +33,8 @@ export interface ImageLayer {
   size: number;
   /**
    * Opens the layer as an uncompressed tar stream, verifying digest, size and DiffID.
-   * Chunks may be recycled once the consumer has read about 32 MiB further: copy what
-   * must outlive that.
+   * A chunk is valid until the consumer asks for the next one (chunks are recycled; see
+   * `readFileRange`): copy what must outlive that.
    */
   open(): AsyncIterable<Buffer>;
 }

@@ -1,7 +1,12 @@
 /**
- * Pull-based reading of exact byte counts from an async stream of chunks. Data is handed
- * out as subarrays of the input chunks (no copies) except where a small read spans two
- * chunks; nothing is read ahead beyond the chunk in hand.
+ * Pull-based reading of exact byte counts from an async stream of chunks; nothing is read
+ * ahead beyond the chunk in hand.
+ *
+ * Two kinds of result, so that no caller can keep a view by accident: `read` returns bytes
+ * the caller owns (headers, small records: a copy is cheap), `next` returns a view into the
+ * input chunk that is valid only until the next call on this reader (file bodies, streamed
+ * on at once). Sources recycle their chunks (see `readFileRange`): a view kept longer may
+ * change under its holder.
  */
 
 const EMPTY = Buffer.alloc(0);
@@ -18,7 +23,10 @@ export class ByteReader {
     this.iterator = source[Symbol.asyncIterator]();
   }
 
-  /** Up to `max` bytes from the chunk in hand (pulling one if needed); undefined at EOF. */
+  /**
+   * Up to `max` bytes from the chunk in hand (pulling one if needed); undefined at EOF.
+   * A view, valid only until the next call on this reader: copy what must live longer.
+   */
   async next(max: number): Promise<Buffer | undefined> {
     if (this.offset === this.chunk.length && !(await this.pull())) return undefined;
     const end = Math.min(this.chunk.length, this.offset + max);
@@ -28,19 +36,17 @@ export class ByteReader {
     return piece;
   }
 
-  /**
-   * Exactly `n` bytes, or fewer only when the stream ends first. Zero-copy when they lie in
-   * one chunk; the result may share memory with the input, so copy what must outlive it.
-   */
+  /** Exactly `n` bytes, or fewer only when the stream ends first; the caller owns them. */
   async read(n: number): Promise<Buffer> {
     const first = await this.next(n);
-    if (first === undefined || first.length === n) return first ?? EMPTY;
-    const pieces = [first];
+    if (first === undefined) return EMPTY;
+    if (first.length === n) return Buffer.from(first);
+    const pieces = [Buffer.from(first)];
     let have = first.length;
     while (have < n) {
       const piece = await this.next(n - have);
       if (piece === undefined) break;
-      pieces.push(piece);
+      pieces.push(Buffer.from(piece));
       have += piece.length;
     }
     return Buffer.concat(pieces, have);

@@ -25,7 +25,11 @@ const OUTPUT_CHUNK = 256 * 1024;
  * that decompression on one core overlaps parsing and writing on the other.
  */
 const READ_AHEAD = 8 * 1024 * 1024;
-const zlibOptions = { chunkSize: OUTPUT_CHUNK, readableHighWaterMark: READ_AHEAD } as zlib.ZlibOptions;
+/**
+ * `writableHighWaterMark: 0`: the pipeline asks its source for the next chunk only once
+ * the codec has consumed the last one, which is as long as a recycled chunk stays valid.
+ */
+const zlibOptions = { chunkSize: OUTPUT_CHUNK, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: 0 } as zlib.ZlibOptions;
 
 /** The compression whose magic `head` starts with. */
 export function detectCompression(head: Buffer): Compression {
@@ -58,6 +62,8 @@ export async function* decompress(
   let headLength = 0;
   let ended = false;
   while (headLength < MAGIC_BYTES) {
+    // Asking for another chunk ends the last one's lifetime (see ImageLayer.open): keep a copy.
+    if (head.length > 0) head[head.length - 1] = Buffer.from(head[head.length - 1]);
     const result = await iterator.next();
     if (result.done) {
       ended = true;
@@ -158,6 +164,7 @@ const ZSTD_BLOCK_TYPE_RESERVED = 3;
  */
 async function* zstdUnits(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
   const reader = new ByteReader(source);
+  // Every `need` returns owned bytes: the descriptor is read again after ~1,500 more reads.
   const need = async (n: number): Promise<Buffer> => {
     const bytes = await reader.read(n);
     if (bytes.length < n) throw corrupt(what, `the data ends inside a zstd frame at byte ${reader.position}`);
@@ -170,12 +177,14 @@ async function* zstdUnits(source: AsyncIterable<Buffer>, what: string): AsyncGen
       if (magic.length < 4) throw corrupt(what, 'the data ends inside a zstd frame magic');
       const number = magic.readUInt32LE(0);
       if ((number & 0xfffffff0) >>> 0 === ZSTD_SKIPPABLE_MAGIC) {
-        await need((await need(4)).readUInt32LE(0));
+        const length = (await need(4)).readUInt32LE(0);
+        if ((await reader.skip(length)) < length) throw corrupt(what, `the data ends inside a skippable zstd frame at byte ${reader.position}`);
         continue;
       }
       if (number !== ZSTD_FRAME_MAGIC) throw corrupt(what, `bytes at ${reader.position - 4} are not a zstd frame`);
       const descriptor = await need(1);
-      yield Buffer.concat([magic, descriptor, await need(frameHeaderRest(descriptor[0], what))]);
+      const flags = descriptor[0];
+      yield Buffer.concat([magic, descriptor, await need(frameHeaderRest(flags, what))]);
       for (let last = false; !last; ) {
         const header = await need(3);
         const bits = header[0] | (header[1] << 8) | (header[2] << 16);
@@ -184,7 +193,7 @@ async function* zstdUnits(source: AsyncIterable<Buffer>, what: string): AsyncGen
         if (type === ZSTD_BLOCK_TYPE_RESERVED) throw corrupt(what, 'a zstd block has the reserved type');
         yield Buffer.concat([header, await need(type === ZSTD_BLOCK_TYPE_RLE ? 1 : bits >>> 3)]);
       }
-      if (descriptor[0] & 0x04) yield Buffer.from(await need(4)); // Content_Checksum
+      if (flags & 0x04) yield await need(4); // Content_Checksum_flag
     }
   } finally {
     await reader.close();

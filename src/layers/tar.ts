@@ -221,12 +221,12 @@ class ArchiveReader {
     }
   }
 
-  /** An extension header's body, copied (it outlives the input chunk). */
+  /** An extension header's body (owned bytes: it outlives the input chunk). */
   private async readMetadataBody(header: Header, what: string): Promise<Buffer> {
     if (header.size > MAX_METADATA_BODY) {
       throw damaged(`the ${what} "${printable(header.name)}" at byte ${header.offset} claims ${header.size} bytes`);
     }
-    const body = Buffer.from(await this.reader.read(header.size));
+    const body = await this.reader.read(header.size);
     const pad = await this.reader.skip(padding(header.size));
     const described = `the ${what} "${printable(header.name)}"`;
     if (body.length < header.size) throw truncatedBody(described, header.size, body.length);

@@ -54,8 +54,11 @@ function isGzip(data: Buffer): boolean {
   return data[0] === 0x1f && data[1] === 0x8b;
 }
 
+/** A zstd frame, or a skippable frame (magic 0x184D2A5?) as pzstd writes first. */
 function isZstd(data: Buffer): boolean {
-  return data.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+  if (data.length < 4) return false;
+  const magic = data.readUInt32LE(0);
+  return magic === 0xfd2fb528 || (magic & 0xfffffff0) >>> 0 === 0x184d2a50;
 }
 
 function layerMediaType(head: Buffer): string {
