@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootJob } from '../dist/rootfs/vm.js';
+import { bootJob } from '../dist/vm/qemu.js';
 import { ALPINE, CLI, debootstrapTree, fmt, median } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -4,8 +4,8 @@ import { statSync } from 'node:fs';
 import { Ext4Writer } from '../dist/ext4/writer.js';
 import { readFileRange } from '../dist/image/layer.js';
 import { applyLayer } from '../dist/layers/apply.js';
-import { readTar } from '../dist/layers/tar.js';
-import { makeRoot } from '../dist/layers/tree.js';
+import { readTar } from '../dist/tar/reader.js';
+import { makeRoot } from '../dist/tree/tree.js';
 
 const [tar, out, mib] = process.argv.slice(2);
 const time = { sec: 0, nsec: 0 };

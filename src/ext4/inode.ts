@@ -1,5 +1,5 @@
 /** Encoding of one 256-byte inode (inodes.rst). */
-import type { Timestamp } from '../layers/tree.js';
+import type { Timestamp } from '../tree/tree.js';
 import { EXTRA_ISIZE, INODE, INODE_SIZE } from './format.js';
 
 export interface InodeFields {

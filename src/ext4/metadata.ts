@@ -3,7 +3,7 @@
  * blocks, the journal superblock, inode tables, bitmaps, group descriptors and the
  * superblock with its backups.
  */
-import type { Inode, Timestamp } from '../layers/tree.js';
+import type { Inode, Timestamp } from '../tree/tree.js';
 import type { BlockAllocator } from './allocator.js';
 import { emptyBlock, packRecords } from './dir.js';
 import { ExtentList, buildTree } from './extents.js';

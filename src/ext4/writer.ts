@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InfraError, printable } from '../errors.js';
-import type { DataSink, DirInode, FileContent, Inode, SparseRegion, Timestamp } from '../layers/tree.js';
+import type { DataSink, DirInode, FileContent, Inode, SparseRegion, Timestamp } from '../tree/tree.js';
 import { BlockAllocator } from './allocator.js';
 import { type DirRecord, recordLength } from './dir.js';
 import { ExtentList, treeBlocksFor } from './extents.js';

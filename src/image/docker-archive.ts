@@ -7,12 +7,12 @@
 import { InfraError } from '../errors.js';
 import { assertLayerType, runtimeConfig } from './assemble.js';
 import { sha256Digest } from './digest.js';
-import { type Compression } from '../layers/decompress.js';
+import { type Compression } from './decompress.js';
 import { blobCompression, fileLayer, fileRangeDigest } from './layer.js';
 import { openArchive, sameImageName } from './layout.js';
 import { type DockerArchiveEntry, formatPlatform, MAX_DOCUMENT_SIZE, MEDIA, platformMatches } from './media.js';
 import { parseDocument } from './schemas.js';
-import type { ArchiveMember, TarIndex } from './tar-index.js';
+import type { ArchiveMember, TarIndex } from '../tar/archive-index.js';
 import type { Image, Platform } from './types.js';
 
 const BLOB_PATH = /^blobs\/sha256\/([a-f0-9]{64})$/;

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InfraError, isInfraError } from '../errors.js';
-import { type Compression, decompress, detectCompression } from '../layers/decompress.js';
+import { type Compression, decompress, detectCompression } from './decompress.js';
 import { DigestCounter, verified } from './digest.js';
 import type { ImageLayer } from './types.js';
 

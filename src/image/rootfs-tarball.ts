@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
-import { decompress, digestingStream } from '../layers/decompress.js';
+import { decompress, digestingStream } from './decompress.js';
 import { runtimeConfig } from './assemble.js';
 import { blobCompression, readFileRange } from './layer.js';
 import { MEDIA } from './media.js';

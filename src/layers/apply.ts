@@ -8,7 +8,7 @@
  * exactly once (the sink may reuse those blocks at once, so this count must be exact).
  */
 import { InfraError, printable } from '../errors.js';
-import type { TarEntry, TarMember } from './entry.js';
+import type { TarEntry, TarMember } from '../tar/entry.js';
 import { resolveDirectory, splitMemberName, type Describe, type ResolveHooks } from './paths.js';
 import {
   inventedTime,
@@ -20,7 +20,7 @@ import {
   type Inode,
   type InodeMeta,
   type Timestamp,
-} from './tree.js';
+} from '../tree/tree.js';
 
 export interface ApplyOptions {
   /** True for container image layers; false for a plain rootfs tarball (`.wh.*` are files). */

@@ -5,8 +5,8 @@
 import { InfraError } from '../errors.js';
 import type { Image, ImageLayer } from '../image/types.js';
 import { addStats, applyLayerWith, ContentRefs, emptyStats, type ApplyOptions, type LayerStats } from './apply.js';
-import { readTar } from './tar.js';
-import { inventedTime, makeRoot, type DataSink, type DirInode, type Timestamp } from './tree.js';
+import { readTar } from '../tar/reader.js';
+import { inventedTime, makeRoot, type DataSink, type DirInode, type Timestamp } from '../tree/tree.js';
 
 export interface FlattenProgress {
   /** 0-based, bottom first. */

@@ -5,7 +5,7 @@
  * All names are byte strings (see tree.ts).
  */
 import { InfraError, printable } from '../errors.js';
-import type { DirInode } from './tree.js';
+import type { DirInode } from '../tree/tree.js';
 
 /** Names the member in an error message; called only when there is an error to report. */
 export type Describe = () => string;

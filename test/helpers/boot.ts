@@ -23,11 +23,11 @@ import {
 import type { BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeDir } from '../../src/layers/tree.js';
-import type { DataSink, DirInode, FileContent, Inode, InodeMeta, Timestamp } from '../../src/layers/tree.js';
+import { makeDir } from '../../src/tree/tree.js';
+import type { DataSink, DirInode, FileContent, Inode, InodeMeta, Timestamp } from '../../src/tree/tree.js';
 import { Ext4Writer } from '../../src/ext4/writer.js';
-import { makeBootable } from '../../src/rootfs/bootable.js';
-import type { BootOptions, BootReport } from '../../src/rootfs/bootable.js';
+import { makeBootable } from '../../src/boot/bootable.js';
+import type { BootOptions, BootReport } from '../../src/boot/bootable.js';
 import { ALPINE_X86, CLI, which } from './env.js';
 
 /** File bytes of a test tree: a file on the host (hard-linked when written) or a buffer. */

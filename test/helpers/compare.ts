@@ -3,6 +3,7 @@
  * GNU tar and an image dumped by debugfs rdump): type, mode, owner, size, mtime, content
  * hash, link target, and hard-link grouping.
  */
+import type { Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 
@@ -69,10 +70,7 @@ export function describeTree(root: string, skip: string[] = []): Map<string, Ent
   return out;
 }
 
-interface Asserter {
-  same(found: unknown, wanted: unknown, message?: string): unknown;
-  equal(found: unknown, wanted: unknown, message?: string): unknown;
-}
+type Asserter = Pick<Test, 'ok' | 'same' | 'equal'>;
 
 /** Asserts both trees hold the same paths with the same facts; returns the entry count. */
 export function assertSameTree(t: Asserter, expected: Map<string, EntryFacts>, actual: Map<string, EntryFacts>, what: string): number {

@@ -1,6 +1,7 @@
 /** Building images from hand-made trees, and reading them back with e2fsprogs. */
+import type { Test } from 'tap';
 import { Ext4Writer, type ImageSummary, type WriterOptions } from '../../src/ext4/writer.js';
-import { type DirInode, type Inode, type InodeMeta, type Timestamp, makeRoot, toolMeta } from '../../src/layers/tree.js';
+import { type DirInode, type Inode, type InodeMeta, type Timestamp, makeRoot, toolMeta } from '../../src/tree/tree.js';
 import { debugfs, fsck, fsckPreen } from './env.js';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -45,9 +46,7 @@ export function dir(m: Partial<InodeMeta> & { mode?: number } = {}): DirInode {
   return { kind: 'dir', ...meta(m.mode ?? 0o755, m), children: new Map() };
 }
 
-interface Asserter {
-  ok(value: unknown, message?: string, extra?: object): unknown;
-}
+type Asserter = Pick<Test, 'ok' | 'same' | 'equal'>;
 
 /** e2fsck -fn clean (exit 0, no complaint) and e2fsck -fp on a copy changes nothing. */
 export function assertClean(t: Asserter, image: string, scratch: string): void {

@@ -2,8 +2,8 @@
  * Tar members built in memory, as `readTar` would yield them, and lookups in the
  * resulting tree, for tests of layer application.
  */
-import type { TarEntry, TarMember } from '../../src/layers/entry.js';
-import type { DirInode, Inode } from '../../src/layers/tree.js';
+import type { TarEntry, TarMember } from '../../src/tar/entry.js';
+import type { DirInode, Inode } from '../../src/tree/tree.js';
 
 const TIME = { sec: 1_700_000_000, nsec: 123_456_789 };
 

@@ -3,7 +3,7 @@
  * file bytes in Buffers and checks releases, so tests can assert that every content is
  * released exactly once, only when no name in the tree references it any more.
  */
-import type { DataSink, DirInode, FileContent, SparseRegion } from '../../src/layers/tree.js';
+import type { DataSink, DirInode, FileContent, SparseRegion } from '../../src/tree/tree.js';
 
 export interface MemoryContent extends FileContent {
   readonly id: number;

@@ -4,6 +4,7 @@
  * several platforms), OCI archives, `docker save` style archives, and pushes layouts
  * to a registry with skopeo.
  */
+import type { Test } from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -238,11 +239,7 @@ export function uncompressedDigest(file: string): string {
   return sha256(gunzipSync(readFileSync(file)));
 }
 
-interface Asserts {
-  ok(value: unknown, message?: string): unknown;
-  equal(found: unknown, wanted: unknown, message?: string): unknown;
-  match(found: unknown, pattern: string | RegExp, message?: string): unknown;
-}
+type Asserts = Pick<Test, 'ok' | 'equal' | 'match'>;
 
 /** Expects `promise` to reject with an InfraError of `code` whose message contains all of `parts`. */
 export async function rejects(t: Asserts, promise: Promise<unknown>, code: string, parts: Array<string | RegExp>): Promise<Error> {

@@ -11,7 +11,7 @@
  * Byte strings: names given as strings are written as latin1 (one char per byte), as the
  * reader returns them; pass a Buffer for arbitrary bytes.
  */
-import type { Timestamp } from '../../src/layers/tree.js';
+import type { Timestamp } from '../../src/tree/tree.js';
 
 const BLOCK = 512;
 

@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { openImage } from '../../src/image/index.js';
 import { readFileRange } from '../../src/image/layer.js';
 import { flatten } from '../../src/layers/flatten.js';
-import { walk, type DataSink, type DirInode, type FileContent } from '../../src/layers/tree.js';
+import { walk, type DataSink, type DirInode, type FileContent } from '../../src/tree/tree.js';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { debianMinbaseDir } from '../helpers/boot.js';
 import { drain, LayoutWriter, tarDirectory } from '../helpers/oci-build.js';
@@ -122,7 +122,7 @@ t.test('production chunking: a 40 MiB zstd frame with its checksum past the 32-c
   // The frame descriptor is byte 4 of chunk 0; chunk 32 reuses that memory. Retry the
   // random content until byte 4 of chunk 32 has Content_Checksum_flag clear, so that a
   // reader that kept the view deterministically takes the checksum for a new frame.
-  let blob = Buffer.alloc(0);
+  let blob: Buffer = Buffer.alloc(0);
   for (let attempt = 0; attempt < 30 && !(blob.length > RING_REUSE_OFFSET && (blob[RING_REUSE_OFFSET]! & 0x04) === 0); attempt++) {
     writeFileSync(join(scratch, 'tree', 'random'), randomBytes(40 << 20));
     blob = zstd(['-1', '--check'], readFileSync(tarDirectory(join(scratch, 'tree'), tar)));

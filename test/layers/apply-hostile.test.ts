@@ -4,9 +4,9 @@
  */
 import t from 'tap';
 import { applyLayer, type ApplyOptions } from '../../src/layers/apply.js';
-import type { TarMember } from '../../src/layers/entry.js';
+import type { TarMember } from '../../src/tar/entry.js';
 import { MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_SYMLINK_FOLLOWS } from '../../src/layers/paths.js';
-import { inventedTime, makeRoot, type DirInode, type FileContent } from '../../src/layers/tree.js';
+import { inventedTime, makeRoot, type DirInode, type FileContent } from '../../src/tree/tree.js';
 import { InfraError } from '../../src/errors.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { dir, entry, file, hardlink, layer, listing, lookup, member, namesOf, symlink } from '../helpers/members.js';

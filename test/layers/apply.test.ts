@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { applyLayer, type ApplyOptions, type LayerStats } from '../../src/layers/apply.js';
-import type { TarMember } from '../../src/layers/entry.js';
-import { inventedTime, makeRoot, type DirInode, type FileInode, type Inode } from '../../src/layers/tree.js';
+import type { TarMember } from '../../src/tar/entry.js';
+import { inventedTime, makeRoot, type DirInode, type FileInode, type Inode } from '../../src/tree/tree.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { dir, entry, file, hardlink, layer, listing, lookup, member, namesOf, symlink } from '../helpers/members.js';
 

@@ -11,7 +11,7 @@ import t from 'tap';
 import { fileLayer } from '../../src/image/layer.js';
 import type { Image } from '../../src/image/types.js';
 import { flatten, type FlattenProgress } from '../../src/layers/flatten.js';
-import type { FileInode, SymlinkInode } from '../../src/layers/tree.js';
+import type { FileInode, SymlinkInode } from '../../src/tree/tree.js';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { listing, lookup } from '../helpers/members.js';

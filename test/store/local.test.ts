@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { resolveImagePath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
 import { imageSha256, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
-import { readSuperblock } from '../../src/store/superblock.js';
-import { withImage } from '../../src/store/ext4-reader.js';
-import { inspectImage } from '../../src/store/inspect.js';
+import { readSuperblock } from '../../src/ext4/superblock-read.js';
+import { withImage } from '../../src/ext4/reader.js';
+import { inspectImage } from '../../src/api/inspect.js';
 import { cli, cliBytes, dumpe2fs, makeExt4, MIB, sha256Of } from './fixtures.js';
 
 const TOOLS = { tools: ['mke2fs', 'dumpe2fs', 'truncate'] };

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { resolveImagePath } from '../../store/paths.js';
 import { progressBar } from '../progress.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
-import { formatMiB } from '../../store/table.js';
+import { formatMiB } from '../table.js';
 import { endpointOption } from './upload.js';
 
 interface DownloadArgs {

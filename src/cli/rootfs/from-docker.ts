@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { buildRootfs, BUILD_STEPS, type BuildResult } from '../../build.js';
-import type { InitChoice } from '../../rootfs/bootable.js';
+import { buildRootfs, BUILD_STEPS, type BuildResult } from '../../api/build.js';
+import type { InitChoice } from '../../boot/bootable.js';
 import { InfraError } from '../../errors.js';
 import { output } from '../output.js';
 import { buildProgress } from '../progress.js';

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
-import type { DirectoryEntry } from '../../store/ext4-reader.js';
-import type { ImageInspection } from '../../store/inspect.js';
+import type { DirectoryEntry } from '../../ext4/reader.js';
+import type { ImageInspection } from '../../api/inspect.js';
 import { resolveImagePath } from '../../store/paths.js';
-import { formatMiB } from '../../store/table.js';
+import { formatMiB } from '../table.js';
 
 interface InspectArgs {
   image: string;
@@ -28,7 +28,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     const path = imagePathOf(argv.image, argv['images-dir']);
     if (argv.cat !== undefined) return catFile(path, argv.cat);
     if (argv.ls !== undefined) return listDirectory(path, argv.ls, argv.json);
-    const { inspectImage } = await import('../../store/inspect.js');
+    const { inspectImage } = await import('../../api/inspect.js');
     const facts = await inspectImage(path);
     process.stdout.write(argv.json ? `${JSON.stringify(facts, null, 2)}\n` : describe(facts));
   },
@@ -73,7 +73,7 @@ function describe(f: ImageInspection): string {
 }
 
 async function listDirectory(imagePath: string, dir: string, json: boolean): Promise<void> {
-  const { withImage } = await import('../../store/ext4-reader.js');
+  const { withImage } = await import('../../ext4/reader.js');
   const entries = await withImage(imagePath, (image) => image.list(dir));
   process.stdout.write(json ? `${JSON.stringify(entries, null, 2)}\n` : entries.map(lsLine).join(''));
 }
@@ -99,7 +99,7 @@ function modeString(permissions: number): string {
 /** Streams the file to stdout with backpressure. */
 async function catFile(imagePath: string, file: string): Promise<void> {
   // libext2fs (WASM) loads only when an image is opened: other commands should not pay for it.
-  const { withImage } = await import('../../store/ext4-reader.js');
+  const { withImage } = await import('../../ext4/reader.js');
   await withImage(imagePath, async (image) => {
     for await (const chunk of image.read(file)) {
       if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');

@@ -3,7 +3,7 @@ import { listLocalImages, type LocalImage } from '../../store/local.js';
 import { resolveImagesDir } from '../../store/paths.js';
 import type { RemoteImage } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
-import { formatMiB, formatUtcMinute, renderTable } from '../../store/table.js';
+import { formatMiB, formatUtcMinute, renderTable } from '../table.js';
 import { endpointOption } from './upload.js';
 
 interface ListArgs {

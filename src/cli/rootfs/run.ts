@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { EXIT, InfraError } from '../../errors.js';
-import { bootJob } from '../../rootfs/vm.js';
-import type { AccelChoice } from '../../rootfs/vm.js';
+import { bootJob } from '../../vm/qemu.js';
+import type { AccelChoice } from '../../vm/qemu.js';
 import { imageFileName, resolveImagesDir } from '../../store/paths.js';
 
 interface RunArgs {

@@ -7,8 +7,8 @@ import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createReadStream, linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTar } from '../../src/layers/tar.js';
-import type { TarEntry } from '../../src/layers/entry.js';
+import { readTar } from '../../src/tar/reader.js';
+import type { TarEntry } from '../../src/tar/entry.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { readAll, type ReadMember } from '../helpers/tar-build.js';
 

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { decompress, digestingStream } from '../../src/layers/decompress.js';
-import { readTar } from '../../src/layers/tar.js';
-import type { TarEntry } from '../../src/layers/entry.js';
+import { decompress, digestingStream } from '../../src/image/decompress.js';
+import { readTar } from '../../src/tar/reader.js';
+import type { TarEntry } from '../../src/tar/entry.js';
 import { ALPINE_X86, prerequisites } from '../helpers/env.js';
 import { readAll } from '../helpers/tar-build.js';
 

@@ -2,7 +2,7 @@
  * One archive member as the tar reader yields it, before layer rules are applied.
  * Paths are byte strings (see tree.ts), exactly as stored (not yet normalised).
  */
-import type { SparseRegion, Timestamp } from './tree.js';
+import type { SparseRegion, Timestamp } from '../tree/tree.js';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { CLI, fsck, prerequisites, tempDir } from '../helpers/env.js';
 import { BOOT_TOOLS, bootableImage, busyboxOnlyDir, isStaticElf, kernelFiles, runCli } from '../helpers/boot.js';
-import { READY_LINE } from '../../src/rootfs/job.js';
+import { READY_LINE } from '../../src/guest/protocol.js';
 
 /** Starts `rootfs run` and resolves once the guest has been writing for a while. */
 function startWriter(image: string, code: string): Promise<{ cli: ReturnType<typeof spawn>; console: () => string }> {

@@ -9,10 +9,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { GUEST_RUNNER_SCRIPT } from '../../src/rootfs/guest-runner.js';
-import { jobArchive, parseResult } from '../../src/rootfs/job.js';
-import type { JobResult, JobSpec } from '../../src/rootfs/job.js';
-import { imageEnv, runnerConf } from '../../src/rootfs/boot-files.js';
+import { GUEST_RUNNER_SCRIPT } from '../../src/guest/runner-script.js';
+import { jobArchive, parseResult } from '../../src/guest/protocol.js';
+import type { JobResult, JobSpec } from '../../src/guest/protocol.js';
+import { imageEnv, runnerConf } from '../../src/boot/files.js';
 import { tempDir, which } from '../helpers/env.js';
 
 const SHELLS: string[][] = [['dash'], ['bash'], ['busybox', 'sh']].filter((s) => which(s[0]!) !== undefined);

@@ -4,7 +4,7 @@
  * the test's own thread make every promise an order of magnitude slower than in the tool.
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { readTar } from '../../src/layers/tar.js';
+import { readTar } from '../../src/tar/reader.js';
 import { buildLayer, chunked, type LayerEntry } from '../helpers/tar-build.js';
 
 interface Result {

@@ -4,7 +4,7 @@
  * type flag, chunk boundaries, and the end-of-archive rules.
  */
 import t from 'tap';
-import { readTar } from '../../src/layers/tar.js';
+import { readTar } from '../../src/tar/reader.js';
 import {
   buildLayer,
   chunked,

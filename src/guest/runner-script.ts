@@ -8,7 +8,7 @@
  * Kept as one String.raw literal: no backquote may appear in the script, and dollar-brace
  * only to insert the protocol constants of job.ts.
  */
-import { JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END } from './job.js';
+import { JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END } from './protocol.js';
 
 export const GUEST_RUNNER_SCRIPT = String.raw`#!/bin/sh
 # infra.operator guest runner: a POSIX sh program (busybox ash, dash, bash).

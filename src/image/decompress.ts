@@ -8,7 +8,7 @@ import { pipeline, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
 import { InfraError } from '../errors.js';
-import { ByteReader } from './bytes.js';
+import { ByteReader } from '../io/byte-reader.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { makeDir, makeRoot, toolMeta } from '../../src/layers/tree.js';
-import type { DirInode, FileContent, Inode } from '../../src/layers/tree.js';
-import { ensureDir, lookup, putFile, putSymlink, resolvePath } from '../../src/rootfs/tree-edit.js';
+import { makeDir, makeRoot, toolMeta } from '../../src/tree/tree.js';
+import type { DirInode, FileContent, Inode } from '../../src/tree/tree.js';
+import { ensureDir, lookup, putFile, putSymlink, resolvePath } from '../../src/tree/edit.js';
 import { MemorySink } from '../helpers/boot.js';
 
 const time = { sec: 1_700_000_000, nsec: 0 };

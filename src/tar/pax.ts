@@ -3,7 +3,7 @@
  * parsed at byte level: values stay raw bytes, because xattr values are binary and paths
  * are whatever bytes the writer stored (never decoded as UTF-8 here).
  */
-import type { Timestamp } from './tree.js';
+import type { Timestamp } from '../tree/tree.js';
 
 /** Record keywords this reader interprets (POSIX, GNU tar, star, libarchive). */
 export const PAX_KEY = {

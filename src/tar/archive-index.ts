@@ -7,8 +7,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { InfraError } from '../errors.js';
-import { parsePax, PAX_KEY } from '../layers/pax.js';
-import { BLOCK_SIZE, TYPE, USTAR } from '../layers/tar-format.js';
+import { parsePax, PAX_KEY } from './pax.js';
+import { BLOCK_SIZE, TYPE, USTAR } from './format.js';
 
 export interface ArchiveMember {
   offset: number;

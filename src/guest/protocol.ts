@@ -4,7 +4,7 @@
  * prints (a ready line, then one JSON result between two marker lines).
  */
 import { InfraError } from '../errors.js';
-import { BLOCK_SIZE, USTAR } from '../layers/tar-format.js';
+import { BLOCK_SIZE, USTAR } from '../tar/format.js';
 
 /** Console lines, printed by the runner (guest-runner.ts uses these same constants). */
 export const READY_LINE = 'infra.operator guest: ready';

@@ -5,8 +5,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { decompress, detectCompression, digestingStream } from '../../src/layers/decompress.js';
-import { readTar } from '../../src/layers/tar.js';
+import { decompress, detectCompression, digestingStream } from '../../src/image/decompress.js';
+import { readTar } from '../../src/tar/reader.js';
 import { InfraError } from '../../src/errors.js';
 import { prerequisites } from '../helpers/env.js';
 import { buildLayer, chunked, readAll } from '../helpers/tar-build.js';

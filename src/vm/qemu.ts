@@ -9,8 +9,8 @@ import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
-import { ConsoleWatcher, jobArchive } from './job.js';
-import type { JobResult, JobSpec } from './job.js';
+import { ConsoleWatcher, jobArchive } from '../guest/protocol.js';
+import type { JobResult, JobSpec } from '../guest/protocol.js';
 
 export type AccelChoice = 'auto' | 'kvm' | 'tcg';
 

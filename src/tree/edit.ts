@@ -7,8 +7,8 @@
  * Paths here are absolute, `/`-separated byte strings (see tree.ts).
  */
 import { InfraError, printable } from '../errors.js';
-import { makeDir, toolMeta, walk } from '../layers/tree.js';
-import type { DataSink, DirInode, FileInode, Inode, SymlinkInode, Timestamp } from '../layers/tree.js';
+import { makeDir, toolMeta, walk } from './tree.js';
+import type { DataSink, DirInode, FileInode, Inode, SymlinkInode, Timestamp } from './tree.js';
 
 /** Linux gives up after 40 symlinks in one lookup (MAXSYMLINKS); so do we. */
 const MAX_SYMLINK_HOPS = 40;

@@ -5,17 +5,17 @@
  */
 import { dirname, resolve } from 'node:path';
 import { statfs } from 'node:fs/promises';
-import { InfraError } from './errors.js';
-import { Ext4Writer, type ImageSummary } from './ext4/writer.js';
-import { BLOCKS_PER_MIB } from './ext4/geometry.js';
-import { openImage, type OpenImageOptions } from './image/index.js';
-import type { Image, Platform } from './image/types.js';
-import { flatten, type FlattenResult } from './layers/flatten.js';
-import { inventedTime, type DataSink, type Timestamp } from './layers/tree.js';
-import { type BootReport, type InitChoice, makeBootable } from './rootfs/bootable.js';
-import { hostnameFor } from './rootfs/boot-files.js';
-import { imageFileName, resolveImagesDir } from './store/paths.js';
-import { type Sidecar, writeSidecar } from './store/sidecar.js';
+import { InfraError } from '../errors.js';
+import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
+import { BLOCKS_PER_MIB } from '../ext4/geometry.js';
+import { openImage, type OpenImageOptions } from '../image/index.js';
+import type { Image, Platform } from '../image/types.js';
+import { flatten, type FlattenResult } from '../layers/flatten.js';
+import { inventedTime, type DataSink, type Timestamp } from '../tree/tree.js';
+import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
+import { hostnameFor } from '../boot/files.js';
+import { imageFileName, resolveImagesDir } from '../store/paths.js';
+import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 
 export interface BuildOptions extends OpenImageOptions {
   name: string;

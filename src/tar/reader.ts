@@ -5,7 +5,7 @@
  * header metadata only. See docs/tar.md for what is accepted and why.
  */
 import { InfraError, printable } from '../errors.js';
-import { ByteReader } from './bytes.js';
+import { ByteReader } from '../io/byte-reader.js';
 import type { EntryType, TarEntry, TarMember } from './entry.js';
 import { PAX_KEY, PaxFormatError, parsePax, paxInteger, paxTime, paxXattrs, type PaxHeader } from './pax.js';
 import {
@@ -20,8 +20,8 @@ import {
   SPARSE_EXTENSION_ENTRIES,
   TYPE,
   USTAR,
-} from './tar-format.js';
-import type { SparseRegion, Timestamp } from './tree.js';
+} from './format.js';
+import type { SparseRegion, Timestamp } from '../tree/tree.js';
 
 export interface ReadTarOptions {
   /** Entries whose stored or apparent size exceeds this are rejected as absurd. */

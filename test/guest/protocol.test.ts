@@ -3,7 +3,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConsoleWatcher, READY_LINE, RESULT_BEGIN, RESULT_END, jobArchive } from '../../src/rootfs/job.js';
+import { ConsoleWatcher, READY_LINE, RESULT_BEGIN, RESULT_END, jobArchive } from '../../src/guest/protocol.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 
 t.test('the job archive is a ustar archive tar reads back exactly', async (t) => {

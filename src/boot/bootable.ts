@@ -8,8 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import type { ImageRuntimeConfig } from '../image/types.js';
-import { toolMeta } from '../layers/tree.js';
-import type { DataSink, DeviceInode, DirInode, Timestamp } from '../layers/tree.js';
+import { toolMeta } from '../tree/tree.js';
+import type { DataSink, DeviceInode, DirInode, Timestamp } from '../tree/tree.js';
 import {
   GUEST_PATHS,
   busyboxInittab,
@@ -27,9 +27,9 @@ import {
   rcsService,
   resolvConf,
   runnerConf,
-} from './boot-files.js';
-import { GUEST_RUNNER_SCRIPT } from './guest-runner.js';
-import { ensureDir, firstFile, isFile, lookup, putFile, putSymlink, resolvePath } from './tree-edit.js';
+} from './files.js';
+import { GUEST_RUNNER_SCRIPT } from '../guest/runner-script.js';
+import { ensureDir, firstFile, isFile, lookup, putFile, putSymlink, resolvePath } from '../tree/edit.js';
 
 export type InitChoice = 'auto' | 'openrc' | 'busybox' | 'minimal' | 'none';
 export type InitKind = Exclude<InitChoice, 'auto'>;
