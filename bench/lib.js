@@ -9,7 +9,7 @@ export const BENCH = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(BENCH, '..');
 export const WORK = join(BENCH, '.work');
 export const CLI = join(REPO, 'bin/infra.operator.js');
-export const ALPINE = resolve(REPO, '../shared/fixtures/alpine/alpine-minirootfs-3.20.3-x86_64.tar.gz');
+export const ALPINE = join(REPO, 'fixtures/alpine-3.20/blobs/sha256/d4e6fd67dcf75e40c451560ac7265166c2b72a0f38ddc9aae756a7de3d1efa0c');
 
 /** Runs argv under /usr/bin/time; returns wall seconds and peak RSS in MiB. */
 export function measure(argv, options = {}) {

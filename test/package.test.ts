@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, tempDir } from './helpers/env.js';
 
@@ -18,6 +18,10 @@ t.test('npm pack yields a runnable package with only the built code', async (t) 
   t.ok(files.includes('package/bin/infra.operator.js'), 'the command');
   t.ok(files.includes('package/dist/index.js') && files.includes('package/dist/index.d.ts'), 'the library and its types');
   t.ok(files.some((f) => f.startsWith('package/schemas/')), 'the JSON schemas');
+  t.ok(files.includes('package/LICENSE'), 'the licence');
+  const linked = [...readFileSync(join(REPO, 'README.md'), 'utf8').matchAll(/\]\((docs\/[^)#]+)\)/g)].map((m) => `package/${m[1]}`);
+  t.ok(linked.length > 3, `the README links docs (${linked.length})`);
+  t.same(linked.filter((f) => !files.includes(f)), [], 'every doc the README links is in the package');
   t.same(files.filter((f) => /^package\/(test|fixtures|bench|src|\.ci)\//.test(f)), [], 'no tests, fixtures, benches or sources');
   const empty = join(dir, 'empty');
   mkdirSync(empty);

@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 export const REQUIRE_ALL = process.env.INFRA_OPERATOR_REQUIRE_ALL === '1';
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SHARED = resolve(REPO, '..', 'shared');
-export const ALPINE_X86 = join(SHARED, 'fixtures/alpine/alpine-minirootfs-3.20.3-x86_64.tar.gz');
+/** The x86_64 minirootfs: the layer of the embedded default image (fixtures/README.md), Alpine's file byte for byte. */
+export const ALPINE_X86 = join(REPO, 'fixtures/alpine-3.20/blobs/sha256/d4e6fd67dcf75e40c451560ac7265166c2b72a0f38ddc9aae756a7de3d1efa0c');
+/** The embedded default image, as the README's first command names it. */
+export const ALPINE_LAYOUT = join(REPO, 'fixtures/alpine-3.20');
 export const ALPINE_ARM = join(SHARED, 'fixtures/alpine/alpine-minirootfs-3.20.3-aarch64.tar.gz');
 export const CLI = join(REPO, 'bin/infra.operator.js');
 
