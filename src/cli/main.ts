@@ -1,7 +1,8 @@
 /** The command line: a thin yargs layer over the library API. */
 import yargs from 'yargs';
 import { EXIT, InfraError } from '../errors.js';
-import { rootfsCommand } from './rootfs/index.js';
+import { ROOTFS_COMMANDS, rootfsCommand } from './rootfs/index.js';
+import { nearest } from './suggest.js';
 import { VERSION } from '../version.js';
 
 /** Runs the CLI and returns the exit code (0 ok, 1 failed, 2 usage, 3 VM unavailable). */
@@ -20,15 +21,44 @@ export async function main(argv: string[]): Promise<number> {
     // Throwing (rather than returning) keeps yargs from running the handler anyway.
     .fail((msg, err) => {
       if (err) throw err;
-      const command = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
-      throw new InfraError('USAGE', `${msg}\nRun 'infra.operator ${command} --help' for usage.`);
+      throw new InfraError('USAGE', `${msg}\nRun '${['infra.operator', ...knownCommand(argv), '--help'].join(' ')}' for usage.`);
     });
   try {
+    checkCommandWords(argv);
     await parser.parseAsync();
   } catch (err) {
     return report(err);
   }
   return Number(process.exitCode ?? EXIT.OK);
+}
+
+/** The leading words of `argv` that name real commands (`rootfs`, `rootfs list`). */
+function knownCommand(argv: string[]): string[] {
+  const [group, command] = argv.filter((a) => !a.startsWith('-'));
+  if (group !== 'rootfs') return [];
+  return command !== undefined && ROOTFS_COMMANDS.includes(command) ? [group, command] : [group];
+}
+
+/** Refuses a mistyped or ungrouped command word with the command the user most likely meant. */
+function checkCommandWords(argv: string[]): void {
+  const [first, second] = argv;
+  if (first === undefined || first.startsWith('-')) return;
+  if (first !== 'rootfs') {
+    const meant = ROOTFS_COMMANDS.includes(first) ? first : nearest(first, ROOTFS_COMMANDS);
+    const hint = meant
+      ? `'${meant}' is a rootfs command: run 'infra.operator rootfs ${meant} ...' (see 'infra.operator rootfs --help').`
+      : nearest(first, ['rootfs'])
+        ? "Did you mean 'rootfs'? Run 'infra.operator rootfs --help' for its commands."
+        : "Run 'infra.operator --help' for the commands.";
+    throw new InfraError('USAGE', `Unknown command '${first}'. ${hint}`);
+  }
+  if (second === undefined) throw new InfraError('USAGE', `Name a rootfs command: ${ROOTFS_COMMANDS.join(', ')}.\nRun 'infra.operator rootfs --help' for usage.`);
+  if (second.startsWith('-') || ROOTFS_COMMANDS.includes(second)) return;
+  const meant = nearest(second, ROOTFS_COMMANDS);
+  throw new InfraError(
+    'USAGE',
+    `Unknown rootfs command '${second}'.${meant ? ` Did you mean '${meant}'?` : ''} The commands: ${ROOTFS_COMMANDS.join(', ')}; run 'infra.operator rootfs --help' for usage.`,
+  );
 }
 
 function report(err: unknown): number {

@@ -6,6 +6,9 @@ export const createCommand: CommandModule = {
   describe: 'Create a rootfs for a language runtime from a base distribution',
   builder: (y) =>
     y
+      .example('infra.operator rootfs create --lang python', 'Python on the default base')
+      .example('infra.operator rootfs create --lang nodejs --size 2048', 'a larger image')
+      .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language runtime' })
       .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base OS' })
       .option('packages', { alias: 'p', type: 'string', describe: 'Additional packages, comma-separated' })

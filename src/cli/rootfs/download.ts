@@ -18,6 +18,8 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
   describe: 'Download a rootfs image from S3',
   builder: (y) =>
     y
+      .example('infra.operator rootfs download --lang python', 'into the images directory')
+      .example('infra.operator rootfs download --lang nodejs --output /tmp/nodejs.ext4', 'to a file of your choice')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language to download' })
       .option('bucket', { alias: 'b', type: 'string', default: DEFAULT_BUCKET_URL, describe: 'S3 bucket[/prefix]' })
       .option('output', { alias: 'o', type: 'string', describe: 'Output file or directory (default: the images directory)' })

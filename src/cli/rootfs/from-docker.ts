@@ -29,6 +29,10 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   describe: 'Create a rootfs from a container image (registry, OCI layout, archive or rootfs tarball)',
   builder: (y: Argv) =>
     y
+      .example('infra.operator rootfs from-docker --name python --image python:3.12-alpine --size 150', 'Python from Docker Hub')
+      .example('infra.operator rootfs from-docker --name nodejs --image node:22-alpine --size 200', 'Node.js')
+      .example('infra.operator rootfs from-docker --name go --image golang:1.22-alpine --size 300', 'Go')
+      .example('infra.operator rootfs from-docker --name alpine --image oci:fixtures/alpine-3.20:3.20 --size 64 --output ./rootfs-alpine.ext4', 'from an OCI layout, to a file of your choice')
       .option('name', { alias: 'n', type: 'string', demandOption: true, describe: 'Name for the rootfs' })
       .option('image', {
         alias: 'i',

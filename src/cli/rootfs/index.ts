@@ -7,6 +7,9 @@ import { downloadCommand } from './download.js';
 import { inspectCommand } from './inspect.js';
 import { runCommand } from './run.js';
 
+/** The rootfs commands, in the order of the spec. */
+export const ROOTFS_COMMANDS: readonly string[] = ['from-docker', 'create', 'list', 'upload', 'download', 'inspect', 'run'];
+
 export const rootfsCommand: CommandModule = {
   command: 'rootfs <command>',
   describe: 'Create, list, upload and download rootfs images',
@@ -19,7 +22,7 @@ export const rootfsCommand: CommandModule = {
       .command(downloadCommand)
       .command(inspectCommand)
       .command(runCommand)
-      .demandCommand(1, 'Name a rootfs command: from-docker, create, list, upload, download, inspect, run')
+      .demandCommand(1, `Name a rootfs command: ${ROOTFS_COMMANDS.join(', ')}`)
       .strict(),
   handler: () => {},
 };

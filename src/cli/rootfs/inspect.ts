@@ -18,6 +18,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   describe: 'Show what a rootfs image holds, without mounting it',
   builder: (y) =>
     y
+      .example('infra.operator rootfs inspect python', 'size, contents and sidecar of rootfs-python.ext4')
       .positional('image', { type: 'string', describe: 'Name (rootfs-<name>.ext4 in the images directory) or path', demandOption: true })
       .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
       .option('ls', { type: 'string', describe: 'List a directory inside the image' })

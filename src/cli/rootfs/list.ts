@@ -19,6 +19,8 @@ export const listCommand: CommandModule<object, ListArgs> = {
   describe: 'List rootfs images (local, or in S3 with --remote)',
   builder: (y) =>
     y
+      .example('infra.operator rootfs list', 'images in the images directory')
+      .example('infra.operator rootfs list --remote', 'images in S3')
       .option('remote', { alias: 'r', type: 'boolean', default: false, describe: 'List images from S3' })
       .option('bucket', { alias: 'b', type: 'string', default: DEFAULT_BUCKET_URL, describe: 'S3 bucket[/prefix] (with --remote)' })
       .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })

@@ -35,6 +35,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   describe: 'Boot a rootfs image under QEMU and run one job through its guest runner; prints the result JSON',
   builder: (y) =>
     y
+      .example("infra.operator rootfs run ./rootfs-alpine.ext4 --code 'uname -a'", 'boot an image and run one shell command')
       .positional('image', { type: 'string', describe: 'Name (rootfs-NAME.ext4 in the images dir) or path', demandOption: true })
       .option('code', { alias: 'c', type: 'string', demandOption: true, describe: 'Program text to run' })
       .option('lang', { alias: 'l', type: 'string', default: 'sh', describe: 'Language (sh, python, node, go, …; see docs/guest-runner.md)' })

@@ -22,6 +22,8 @@ export const uploadCommand: CommandModule<object, UploadArgs> = {
   describe: 'Upload a rootfs image to S3',
   builder: (y) =>
     y
+      .example('infra.operator rootfs upload --lang python', 'to the default bucket')
+      .example('infra.operator rootfs upload --lang nodejs --bucket s3://my-bucket', 'to your bucket')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language to upload' })
       .option('bucket', { alias: 'b', type: 'string', default: DEFAULT_BUCKET_URL, describe: 'S3 bucket[/prefix]' })
       .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
