@@ -3,6 +3,9 @@
  *
  *   import { buildRootfs } from 'infra.operator';
  *   await buildRootfs({ name: 'python', image: 'python:3.12-alpine', size: 150 });
+ *
+ * S3 (`infra.operator/s3`) and reading images (`infra.operator/inspect`) have their own
+ * entry points: importing this one loads neither the AWS SDK nor libext2fs.
  */
 export { buildRootfs, outputPath, type BuildOptions, type BuildResult } from './api/build.js';
 export { InfraError, isInfraError, EXIT, type ErrorCode } from './errors.js';
@@ -18,10 +21,5 @@ export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type ImageSummary } from
 export { makeBootable, type BootOptions, type BootReport } from './boot/bootable.js';
 export { bootJob, type BootJobOptions, type BootJobOutcome } from './vm/qemu.js';
 export { listLocalImages } from './store/local.js';
-export { inspectImage } from './api/inspect.js';
 export { readSidecar, writeSidecar, type Sidecar } from './store/sidecar.js';
 export { resolveImagesDir, imageFileName } from './store/paths.js';
-export { connectS3 } from './store/s3/client.js';
-export { uploadImage } from './store/s3/upload.js';
-export { downloadImage } from './store/s3/download.js';
-export { listRemoteImages } from './store/s3/list.js';

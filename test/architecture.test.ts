@@ -29,10 +29,15 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** The folder a file belongs to: `src/ext4/writer.ts` → ext4, `src/errors.ts` → errors. */
+/** Top-level files that are modules of their own; the other top-level files are entry points. */
+const TOP_LEVEL_MODULES = new Set(['errors', 'version']);
+
+/** The folder a file belongs to: `src/ext4/writer.ts` → ext4, `src/errors.ts` → errors, `src/s3.ts` → index. */
 function folderOf(file: string): string {
   const parts = relative(SRC, file).split('/');
-  return parts.length === 1 ? parts[0]!.replace(/\.ts$/, '') : parts[0]!;
+  if (parts.length > 1) return parts[0]!;
+  const name = parts[0]!.replace(/\.ts$/, '');
+  return TOP_LEVEL_MODULES.has(name) ? name : 'index';
 }
 
 /** Relative imports of a file (static, re-exports, side-effect, type-only and dynamic), resolved to .ts files. */
