@@ -24,13 +24,46 @@ export type ErrorCode =
 /** Exit codes, documented in docs/exit-codes.md. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, VM_UNAVAILABLE: 3 } as const;
 
-export class InfraError extends Error {
-  readonly code: ErrorCode;
+/**
+ * Facts about an error, for callers to act on. Library code never names a command-line
+ * flag: an option is named by its library name (`size`, `imagesDir`), in `option` and as
+ * `{size}` in a hint, and each front end words it (the CLI as `--size`).
+ */
+export interface ErrorFacts {
+  /** The option whose value is at fault (library name: `size`, `output`, `imagesDir`…). */
+  option?: string;
+  /** The local file or directory concerned. */
+  path?: string;
+  /** The image layer concerned, 1-based, bottom first. */
+  layer?: number;
+  /** The digest concerned (`sha256:…`). */
+  digest?: string;
+  /**
+   * What to do next. `{name}` stands for the option `name`: "choose a larger {size}".
+   * Rendered with plain option names in `message`, with flags by the CLI.
+   */
+  hint?: string;
+}
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class InfraError extends Error implements ErrorFacts {
+  readonly code: ErrorCode;
+  /** What went wrong, without the hint. */
+  readonly detail: string;
+  declare readonly option?: string;
+  declare readonly path?: string;
+  declare readonly layer?: number;
+  declare readonly digest?: string;
+  declare readonly hint?: string;
+
+  constructor(code: ErrorCode, detail: string, options: ErrorFacts & { cause?: unknown } = {}) {
+    const { cause, ...facts } = options;
+    super(joinHint(detail, facts.hint, (name) => `the ${name} option`), cause === undefined ? undefined : { cause });
     this.name = 'InfraError';
     this.code = code;
+    this.detail = detail;
+    for (const key of ['option', 'path', 'layer', 'digest', 'hint'] as const) {
+      if (facts[key] !== undefined) Object.defineProperty(this, key, { value: facts[key], enumerable: true });
+    }
   }
 
   get exitCode(): number {
@@ -38,6 +71,30 @@ export class InfraError extends Error {
     if (this.code === 'VM_UNAVAILABLE') return EXIT.VM_UNAVAILABLE;
     return EXIT.FAILED;
   }
+
+  /** The message with options worded by `option` (the CLI passes `size` → `--size`). */
+  render(option: (name: string) => string): string {
+    return joinHint(this.detail, this.hint, option);
+  }
+
+  /** The same error with more facts (a layer index, a digest) added by an outer caller. */
+  with(facts: Omit<ErrorFacts, 'hint'>): InfraError {
+    const copy = new InfraError(this.code, this.detail, { ...this.facts(), ...facts, cause: this.cause });
+    copy.stack = this.stack;
+    return copy;
+  }
+
+  private facts(): ErrorFacts {
+    const { option, path, layer, digest, hint } = this;
+    return Object.fromEntries(Object.entries({ option, path, layer, digest, hint }).filter(([, v]) => v !== undefined));
+  }
+}
+
+/** `detail: hint`, with each `{name}` in the hint worded by `option`. */
+function joinHint(detail: string, hint: string | undefined, option: (name: string) => string): string {
+  if (!hint) return detail;
+  const worded = hint.replace(/\{([A-Za-z][A-Za-z0-9]*)\}/g, (_, name: string) => option(name));
+  return `${detail.replace(/[.:;]$/, '')}: ${worded}`;
 }
 
 export function isInfraError(err: unknown, code?: ErrorCode): err is InfraError {

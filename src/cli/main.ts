@@ -61,9 +61,14 @@ function checkCommandWords(argv: string[]): void {
   );
 }
 
+/** `imagesDir` → `--images-dir`: library option names as the command line spells them. */
+export function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 function report(err: unknown): number {
   if (err instanceof InfraError) {
-    process.stderr.write(`Error: ${err.message}\n`);
+    process.stderr.write(`Error: ${err.render(flagOf)}\n`);
     if (process.env.INFRA_OPERATOR_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
     return err.exitCode;
   }
