@@ -29,7 +29,7 @@ import {
   runnerConf,
 } from './files.js';
 import { GUEST_RUNNER_SCRIPT } from '../guest/runner-script.js';
-import { ensureDir, firstFile, isFile, lookup, putFile, putSymlink, resolvePath } from '../tree/edit.js';
+import { TreeEditor, firstFile, isFile, lookup, resolvePath } from '../tree/edit.js';
 
 export type InitChoice = 'auto' | 'openrc' | 'busybox' | 'minimal' | 'none';
 export type InitKind = Exclude<InitChoice, 'auto'>;
@@ -122,25 +122,28 @@ function chooseInit(choice: InitChoice, facts: ImageFacts): InitKind {
 /** A small editor bound to one tree, recording what it writes. */
 class Editor {
   readonly written: string[] = [];
+  private readonly tree: TreeEditor;
 
   constructor(
     readonly root: DirInode,
-    readonly sink: DataSink,
+    sink: DataSink,
     readonly time: Timestamp,
-  ) {}
+  ) {
+    this.tree = new TreeEditor(root, sink, time);
+  }
 
   async file(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-    await putFile(this.root, this.sink, path, data, mode, this.time);
+    await this.tree.putFile(path, data, mode);
     this.written.push(path);
   }
 
   symlink(path: string, target: string): void {
-    putSymlink(this.root, this.sink, path, target, this.time);
+    this.tree.putSymlink(path, target);
     this.written.push(`${path} -> ${target}`);
   }
 
   dir(path: string, mode = 0o755, forceMode = false): void {
-    ensureDir(this.root, path, mode, this.time, forceMode);
+    this.tree.ensureDir(path, mode, forceMode);
   }
 
   /** A device node, only when nothing is there (devtmpfs normally covers /dev). */

@@ -9,14 +9,15 @@
  */
 import { InfraError, printable } from '../errors.js';
 import type { TarEntry, TarMember } from '../tar/entry.js';
-import { resolveDirectory, splitMemberName, type Describe, type ResolveHooks } from './paths.js';
+import { memberProblem, splitMemberName, type Describe } from './paths.js';
+import { ContentRefs } from '../tree/links.js';
+import { resolve, type Resolved } from '../tree/resolve.js';
 import {
   inventedTime,
   makeDir,
   toolMeta,
   type DataSink,
   type DirInode,
-  type FileInode,
   type Inode,
   type InodeMeta,
   type Timestamp,
@@ -78,55 +79,6 @@ const MAX_DEVICE_MINOR = 0xfffff;
 const MAX_ID = 0xffffffff; // ext4 stores 32-bit uid/gid
 
 /**
- * How many names each file inode has in the tree. Hard links are one inode under
- * several names, so a content is released only when the last name goes. Only inodes
- * with more than one name are stored: almost every file has exactly one.
- */
-export class ContentRefs {
-  /** Names beyond the first, for hard-linked files only. */
-  private readonly extraNames = new Map<FileInode, number>();
-
-  /** Counts the names of the files already in `root` (earlier layers, or a hand-made tree). */
-  static ofTree(root: DirInode): ContentRefs {
-    const refs = new ContentRefs();
-    const seen = new Set<FileInode>();
-    const pending: DirInode[] = [root];
-    while (pending.length > 0) {
-      for (const child of pending.pop()!.children.values()) {
-        if (child.kind === 'dir') pending.push(child);
-        else if (child.kind === 'file') {
-          if (seen.has(child)) refs.link(child);
-          else seen.add(child);
-        }
-      }
-    }
-    return refs;
-  }
-
-  /** `inode`, already in the tree, is about to get another name. */
-  link(inode: FileInode): void {
-    this.extraNames.set(inode, (this.extraNames.get(inode) ?? 0) + 1);
-  }
-
-  /** Drops one name of every inode in the subtree at `inode`, releasing what has none left. */
-  dropSubtree(inode: Inode, sink: DataSink): void {
-    const pending: Inode[] = [inode];
-    while (pending.length > 0) {
-      const next = pending.pop()!;
-      if (next.kind === 'dir') for (const child of next.children.values()) pending.push(child);
-      else if (next.kind === 'file') this.drop(next, sink);
-    }
-  }
-
-  private drop(inode: FileInode, sink: DataSink): void {
-    const extra = this.extraNames.get(inode);
-    if (extra === undefined) sink.release(inode.content);
-    else if (extra > 1) this.extraNames.set(inode, extra - 1);
-    else this.extraNames.delete(inode);
-  }
-}
-
-/**
  * Applies the members of one layer to `root`. Walks `root` once to count hard links;
  * `flatten` applies many layers with one `ContentRefs` through `applyLayerWith`.
  */
@@ -166,15 +118,6 @@ class LayerApplier {
   /** Whether the member read last is an eStargz TOC (so far, the layer is eStargz). */
   private endsWithEstargzToc = false;
   private readonly time: Timestamp;
-  private readonly creatingParents: ResolveHooks = {
-    entered: (dir) => this.touched.add(dir),
-    createMissing: (parent, name) => {
-      const dir = makeDir(this.impliedMeta());
-      this.replace(parent, name, dir);
-      return dir;
-    },
-  };
-  private readonly lookingUp: ResolveHooks = { entered: () => {} };
 
   constructor(
     private readonly root: DirInode,
@@ -208,7 +151,7 @@ class LayerApplier {
         return undefined;
       }
     }
-    const parent = resolveDirectory(this.root, components, this.creatingParents, what)!;
+    const { parent } = this.place(components, name, what);
     if (entry.type === 'file') {
       this.endsWithEstargzToc = this.options.whiteouts && components.length === 0 && name === ESTARGZ_TOC;
       this.stats.files++;
@@ -281,9 +224,7 @@ class LayerApplier {
   private putHardLink(parent: DirInode, name: string, entry: TarEntry, what: Describe): void {
     const targetWhat = () => `the target "${printable(entry.linkname)}" of ${what()}`;
     const components = splitMemberName(entry.linkname, targetWhat);
-    const targetName = components.pop();
-    const targetDir = resolveDirectory(this.root, components, this.lookingUp, targetWhat);
-    const target = targetName === undefined ? this.root : targetDir?.children.get(targetName);
+    const target = this.find(components, false, targetWhat)?.inode;
     if (target === undefined) {
       throw new InfraError(
         'LAYER',
@@ -327,17 +268,17 @@ class LayerApplier {
   private whiteout(parents: string[], name: string, what: Describe): void {
     this.stats.whiteouts++;
     if (name === OPAQUE_WHITEOUT) {
-      const dir = resolveDirectory(this.root, parents, this.lookingUp, what);
-      if (dir !== undefined) this.hideLowerIn(dir);
+      const dir = this.find(parents, true, what)?.inode;
+      if (dir?.kind === 'dir') this.hideLowerIn(dir);
       return;
     }
     const hidden = name.slice(WHITEOUT_PREFIX.length);
     if (hidden === '' || hidden === '.' || hidden === '..') {
       throw new InfraError('LAYER', `${what()} is a whiteout that names no entry; the layer is malformed: rebuild it`);
     }
-    const dir = resolveDirectory(this.root, parents, this.lookingUp, what);
-    if (dir === undefined) return;
-    const kept = this.hideLower(dir, hidden);
+    const at = this.find([...parents, hidden], false, what);
+    if (at === undefined) return;
+    const kept = this.hideLower(at.parent, hidden);
     if (kept !== undefined) this.hideLowerIn(kept);
   }
 
@@ -371,6 +312,29 @@ class LayerApplier {
     }
     if (!written) this.remove(dir, name);
     return undefined;
+  }
+
+  /**
+   * Where the member `parents/name` goes (rule 5): the parent path is resolved through
+   * symlinks, creating missing directories with implied metadata; `name` is not followed.
+   */
+  private place(parents: readonly string[], name: string, what: Describe): Resolved {
+    return resolve(this.root, [...parents, name], {
+      followLast: false,
+      createMissing: (parent, missing) => {
+        const dir = makeDir(this.impliedMeta());
+        this.replace(parent, missing, dir);
+        return dir;
+      },
+      notADirectory: 'fail',
+      entered: (dir) => this.touched.add(dir),
+      fail: memberProblem(what),
+    })!;
+  }
+
+  /** What `components` name in the tree, creating nothing; undefined when it cannot exist. */
+  private find(components: readonly string[], followLast: boolean, what: Describe): Resolved | undefined {
+    return resolve(this.root, components, { followLast, notADirectory: 'missing', fail: memberProblem(what) });
   }
 
   /** Puts `inode` at `parent/name`, dropping whatever was there (rule 3). */

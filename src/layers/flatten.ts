@@ -4,8 +4,9 @@
  */
 import { InfraError } from '../errors.js';
 import type { Image, ImageLayer } from '../image/types.js';
-import { addStats, applyLayerWith, ContentRefs, emptyStats, type ApplyOptions, type LayerStats } from './apply.js';
+import { addStats, applyLayerWith, emptyStats, type ApplyOptions, type LayerStats } from './apply.js';
 import { readTar } from '../tar/reader.js';
+import { ContentRefs } from '../tree/links.js';
 import { inventedTime, makeRoot, type DataSink, type DirInode, type Timestamp } from '../tree/tree.js';
 
 export interface FlattenProgress {

@@ -1,19 +1,17 @@
 /**
- * Looking up and editing paths in the in-memory tree (layers/tree.ts) the way the guest
- * kernel will see them: symlinks are followed INSIDE the root (an absolute target starts
- * again at the tree's root, `..` never climbs above it), so `/sbin/init` lands in
- * `usr/sbin` on usrmerge images and `/bin/sh` reaches busybox on Alpine.
+ * Looking up and editing paths in the in-memory tree (tree.ts) the way the guest kernel
+ * will see them, through the one resolver (resolve.ts): `/sbin/init` lands in `usr/sbin`
+ * on usrmerge images and `/bin/sh` reaches busybox on Alpine.
  *
  * Paths here are absolute, `/`-separated byte strings (see tree.ts).
  */
 import { InfraError, printable } from '../errors.js';
-import { makeDir, toolMeta, walk } from './tree.js';
+import { ContentRefs } from './links.js';
+import { resolve, MAX_LOOKUP_COMPONENTS, type ResolveOptions, type ResolveProblem } from './resolve.js';
+import { makeDir, toolMeta } from './tree.js';
 import type { DataSink, DirInode, FileInode, Inode, SymlinkInode, Timestamp } from './tree.js';
 
-/** Linux gives up after 40 symlinks in one lookup (MAXSYMLINKS); so do we. */
-const MAX_SYMLINK_HOPS = 40;
-
-export interface Resolved {
+export interface ResolvedPath {
   /** The directory that holds (or would hold) the last component. */
   parent: DirInode;
   /** The last component's name in `parent`. */
@@ -25,7 +23,7 @@ export interface Resolved {
 }
 
 function components(path: string): string[] {
-  return path.split('/').filter((c) => c !== '' && c !== '.');
+  return path.split('/');
 }
 
 /**
@@ -33,47 +31,9 @@ function components(path: string): string[] {
  * `followLast`. Returns undefined when a directory on the way is missing or is not a
  * directory (the path cannot exist).
  */
-export function resolvePath(root: DirInode, path: string, followLast = true): Resolved | undefined {
-  let pending = components(path);
-  const dirs: DirInode[] = [root];
-  const names: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const [name, ...rest] = pending as [string, ...string[]];
-    pending = rest;
-    if (name === '..') {
-      if (dirs.length > 1) {
-        dirs.pop();
-        names.pop();
-      }
-      continue;
-    }
-    const here = dirs[dirs.length - 1]!;
-    const child = here.children.get(name);
-    const last = pending.length === 0;
-    if (child?.kind === 'symlink' && (!last || followLast)) {
-      if (++hops > MAX_SYMLINK_HOPS) {
-        throw new InfraError('ROOTFS', `Too many levels of symbolic links resolving ${printable(path)} in the image.`);
-      }
-      if (child.target.startsWith('/')) {
-        dirs.length = 1;
-        names.length = 0;
-      }
-      pending = [...components(child.target), ...pending];
-      continue;
-    }
-    if (last) return { parent: here, name, inode: child, realPath: realOf([...names, name]) };
-    if (child?.kind !== 'dir') return undefined;
-    dirs.push(child);
-    names.push(name);
-  }
-  // The path named a directory itself (`/`, or a symlink to one ending in `..`).
-  const dir = dirs[dirs.length - 1]!;
-  return { parent: dirs[dirs.length - 2] ?? dir, name: names[names.length - 1] ?? '', inode: dir, realPath: realOf(names) };
-}
-
-function realOf(names: string[]): string {
-  return `/${names.join('/')}`;
+export function resolvePath(root: DirInode, path: string, followLast = true): ResolvedPath | undefined {
+  const at = resolve(root, components(path), { followLast, notADirectory: 'missing', fail: bootProblem(path) });
+  return at && { parent: at.parent, name: at.name, inode: at.inode, realPath: `/${at.realNames.join('/')}` };
 }
 
 /** What `path` resolves to (following every symlink), or undefined. */
@@ -91,88 +51,104 @@ export function firstFile(root: DirInode, paths: readonly string[]): string | un
   return paths.find((p) => isFile(root, p));
 }
 
-/**
- * Makes `path` a directory, creating missing parents (0755 root, at `time`), following
- * symlinks on the way. An existing directory is kept as it is, except that `mode` is
- * applied when `forceMode` (e.g. /tmp must be 1777 whatever the image said).
- */
-export function ensureDir(root: DirInode, path: string, mode: number, time: Timestamp, forceMode = false): DirInode {
-  const parts = components(path);
-  let dir = root;
-  for (let i = 0; i < parts.length; i++) {
-    const prefix = `/${parts.slice(0, i + 1).join('/')}`;
-    const at = resolvePath(root, prefix);
-    if (at === undefined) throw notADirectory(prefix);
-    const last = i === parts.length - 1;
-    if (at.inode === undefined) {
-      const created = makeDir(toolMeta(last ? mode : 0o755, time));
-      at.parent.children.set(at.name, created);
-      dir = created;
-    } else if (at.inode.kind === 'dir') {
-      dir = at.inode;
-      if (last && forceMode) dir.mode = mode;
-    } else {
-      throw notADirectory(prefix);
+/** Errors of the boot setup's lookups, naming the path it asked for. */
+function bootProblem(path: string): ResolveOptions['fail'] {
+  return (problem: ResolveProblem) => {
+    const subject = printable(path);
+    switch (problem.kind) {
+      case 'loop':
+        return new InfraError('ROOTFS', `Too many levels of symbolic links resolving ${subject} in the image; fix the symlinks in the image.`);
+      case 'budget':
+        return new InfraError(
+          'ROOTFS',
+          `Resolving ${subject} in the image walks more than ${MAX_LOOKUP_COMPONENTS} path components through symlinks; fix the symlinks in the image.`,
+        );
+      case 'not-a-directory':
+        return notADirectory(`${subject} (at "${printable(problem.name)}", a ${problem.inode.kind})`);
     }
+  };
+}
+
+function notADirectory(subject: string): InfraError {
+  return new InfraError('ROOTFS', `${subject} in the image is not a directory, but the boot setup needs one there.`);
+}
+
+/**
+ * Edits one tree: creates directories, writes files and symlinks, releasing the contents
+ * it replaces. Counts the tree's hard links once, when made; edit the tree through it
+ * from then on (or make a new one after editing it otherwise).
+ */
+export class TreeEditor {
+  private readonly refs: ContentRefs;
+
+  constructor(
+    readonly root: DirInode,
+    readonly sink: DataSink,
+    /** Stamped on everything created. */
+    readonly time: Timestamp,
+  ) {
+    this.refs = ContentRefs.ofTree(root);
   }
-  return dir;
-}
 
-function notADirectory(path: string): InfraError {
-  return new InfraError('ROOTFS', `${printable(path)} in the image is not a directory, but the boot setup needs one there.`);
-}
-
-/** Where a new entry for `path` goes: its parent directory (created if missing) and name. */
-function placeFor(root: DirInode, path: string, time: Timestamp): { parent: DirInode; name: string } {
-  const parts = components(path);
-  const name = parts.pop();
-  if (name === undefined || name === '..') throw new InfraError('ROOTFS', `Cannot create ${printable(path)}: not a file path.`);
-  const parent = ensureDir(root, `/${parts.join('/')}`, 0o755, time);
-  return { parent, name };
-}
-
-/** Removes what is at `parent/name` so something else can go there; directories are refused. */
-function clearSlot(root: DirInode, parent: DirInode, name: string, path: string, sink: DataSink): void {
-  const old = parent.children.get(name);
-  if (old === undefined) return;
-  if (old.kind === 'dir') {
-    throw new InfraError('ROOTFS', `${printable(path)} in the image is a directory; cannot replace it with a file.`);
+  /**
+   * Makes `path` a directory, creating missing parents (0755 root), following symlinks
+   * on the way. An existing directory is kept as it is, except that `mode` is applied
+   * when `forceMode` (e.g. /tmp must be 1777 whatever the image said).
+   */
+  ensureDir(path: string, mode: number, forceMode = false): DirInode {
+    const at = resolve(this.root, components(path), {
+      followLast: true,
+      createMissing: (parent, name) => this.makeDirIn(parent, name, 0o755),
+      notADirectory: 'fail',
+      fail: bootProblem(path),
+    })!;
+    if (at.inode === undefined) return this.makeDirIn(at.parent, at.name, mode);
+    if (at.inode.kind !== 'dir') throw notADirectory(printable(path));
+    if (forceMode) at.inode.mode = mode;
+    return at.inode;
   }
-  parent.children.delete(name);
-  // A hard-linked file keeps its content under its other names.
-  if (old.kind === 'file' && !isReferenced(root, old)) sink.release(old.content);
-}
 
-function isReferenced(root: DirInode, inode: Inode): boolean {
-  let found = false;
-  walk(root, (_path, other) => {
-    if (other === inode) found = true;
-  });
-  return found;
-}
+  /** Writes a regular file at `path` (replacing a file or symlink there), root-owned. */
+  async putFile(path: string, data: Buffer | string, mode: number): Promise<FileInode> {
+    const { parent, name } = this.placeFor(path);
+    this.clearSlot(parent, name, path);
+    const content = await this.sink.writeBuffer(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    const file: FileInode = { kind: 'file', ...toolMeta(mode, this.time), content };
+    parent.children.set(name, file);
+    return file;
+  }
 
-/** Writes a regular file at `path` (replacing a file or symlink there), root-owned. */
-export async function putFile(
-  root: DirInode,
-  sink: DataSink,
-  path: string,
-  data: Buffer | string,
-  mode: number,
-  time: Timestamp,
-): Promise<FileInode> {
-  const { parent, name } = placeFor(root, path, time);
-  clearSlot(root, parent, name, path, sink);
-  const content = await sink.writeBuffer(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-  const file: FileInode = { kind: 'file', ...toolMeta(mode, time), content };
-  parent.children.set(name, file);
-  return file;
-}
+  /** Makes `path` a symlink to `target` (replacing a file or symlink there). */
+  putSymlink(path: string, target: string): SymlinkInode {
+    const { parent, name } = this.placeFor(path);
+    this.clearSlot(parent, name, path);
+    const link: SymlinkInode = { kind: 'symlink', ...toolMeta(0o777, this.time), target };
+    parent.children.set(name, link);
+    return link;
+  }
 
-/** Makes `path` a symlink to `target` (replacing a file or symlink there). */
-export function putSymlink(root: DirInode, sink: DataSink, path: string, target: string, time: Timestamp): SymlinkInode {
-  const { parent, name } = placeFor(root, path, time);
-  clearSlot(root, parent, name, path, sink);
-  const link: SymlinkInode = { kind: 'symlink', ...toolMeta(0o777, time), target };
-  parent.children.set(name, link);
-  return link;
+  private makeDirIn(parent: DirInode, name: string, mode: number): DirInode {
+    const dir = makeDir(toolMeta(mode, this.time));
+    parent.children.set(name, dir);
+    return dir;
+  }
+
+  /** Where a new entry for `path` goes: its parent directory (created if missing) and name. */
+  private placeFor(path: string): { parent: DirInode; name: string } {
+    const parts = components(path).filter((c) => c !== '' && c !== '.');
+    const name = parts.pop();
+    if (name === undefined || name === '..') throw new InfraError('ROOTFS', `Cannot create ${printable(path)}: not a file path.`);
+    return { parent: this.ensureDir(`/${parts.join('/')}`, 0o755), name };
+  }
+
+  /** Removes what is at `parent/name` so something else can go there; directories are refused. */
+  private clearSlot(parent: DirInode, name: string, path: string): void {
+    const old = parent.children.get(name);
+    if (old === undefined) return;
+    if (old.kind === 'dir') {
+      throw new InfraError('ROOTFS', `${printable(path)} in the image is a directory; cannot replace it with a file.`);
+    }
+    parent.children.delete(name);
+    this.refs.dropSubtree(old, this.sink); // a hard-linked file keeps its content under its other names
+  }
 }

@@ -114,17 +114,26 @@ export function makeRoot(time: Timestamp): DirInode {
   return makeDir(toolMeta(0o755, time));
 }
 
-/** Depth-first walk in sorted name order; calls `visit` once per directory entry. */
-export function walk(
-  dir: DirInode,
-  visit: (path: string, inode: Inode, parent: DirInode) => void,
-  prefix = '',
-): void {
-  for (const name of [...dir.children.keys()].sort(compareBytes)) {
-    const inode = dir.children.get(name)!;
-    const path = prefix === '' ? name : `${prefix}/${name}`;
-    visit(path, inode, dir);
-    if (inode.kind === 'dir') walk(inode, visit, path);
+/**
+ * Depth-first walk in sorted name order; calls `visit` once per directory entry, a
+ * directory before its children. Iterative: symlinked parents make trees deeper than the
+ * call stack.
+ */
+export function walk(dir: DirInode, visit: (path: string, inode: Inode, parent: DirInode) => void): void {
+  // Entries still to visit, next one last.
+  const pending: Array<{ path: string; inode: Inode; parent: DirInode }> = [];
+  const pushChildren = (parent: DirInode, prefix: string): void => {
+    const names = [...parent.children.keys()].sort(compareBytes);
+    for (let i = names.length - 1; i >= 0; i--) {
+      const name = names[i]!;
+      pending.push({ path: prefix === '' ? name : `${prefix}/${name}`, inode: parent.children.get(name)!, parent });
+    }
+  };
+  pushChildren(dir, '');
+  while (pending.length > 0) {
+    const { path, inode, parent } = pending.pop()!;
+    visit(path, inode, parent);
+    if (inode.kind === 'dir') pushChildren(inode, path);
   }
 }
 

@@ -13,7 +13,7 @@ import { makeBootable } from '../../src/boot/bootable.js';
 import type { BootOptions } from '../../src/boot/bootable.js';
 import { GUEST_PATHS, hostnameFor, imageEnv } from '../../src/boot/files.js';
 import { GUEST_RUNNER_SCRIPT } from '../../src/guest/runner-script.js';
-import { lookup, putFile, resolvePath } from '../../src/tree/edit.js';
+import { TreeEditor, lookup, resolvePath } from '../../src/tree/edit.js';
 import { ALPINE_X86, prerequisites, tempDir, which } from '../helpers/env.js';
 import { DEFAULT_CONFIG, MemorySink, TEST_TIME, alpineDir, loadTree } from '../helpers/boot.js';
 import type { TestContent } from '../helpers/boot.js';
@@ -100,8 +100,9 @@ t.test('openrc: service in the default runlevel, early services linked', async (
   const root = await alpineTree(t);
   if (!root) return;
   const sink = new MemorySink();
+  const editor = new TreeEditor(root, sink, TEST_TIME);
   for (const path of ['/sbin/openrc', '/etc/init.d/devfs', '/etc/init.d/procfs', '/etc/init.d/sysfs', '/etc/init.d/hostname', '/etc/init.d/mount-ro']) {
-    await putFile(root, sink, path, '#!/bin/sh\n', 0o755, TEST_TIME);
+    await editor.putFile(path, '#!/bin/sh\n', 0o755);
   }
   const report = await makeBootable(root, sink, options({ guestRunner: 'builtin', guestArgs: ['guest', "it's"] }));
   t.equal(report.init, 'openrc');

@@ -5,11 +5,14 @@
 import t from 'tap';
 import { applyLayer, type ApplyOptions } from '../../src/layers/apply.js';
 import type { TarMember } from '../../src/tar/entry.js';
-import { MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_SYMLINK_FOLLOWS } from '../../src/layers/paths.js';
+import { MAX_NAME_BYTES, MAX_PATH_BYTES } from '../../src/layers/paths.js';
+import { MAX_LOOKUP_COMPONENTS, MAX_SYMLINK_FOLLOWS } from '../../src/tree/resolve.js';
+import { readTar } from '../../src/tar/reader.js';
 import { inventedTime, makeRoot, type DirInode, type FileContent } from '../../src/tree/tree.js';
 import { InfraError } from '../../src/errors.js';
 import { MemorySink } from '../helpers/memory-sink.js';
 import { dir, entry, file, hardlink, layer, listing, lookup, member, namesOf, symlink } from '../helpers/members.js';
+import { buildLayer, chunked, type LayerEntry } from '../helpers/tar-build.js';
 
 const IMAGE: ApplyOptions = { whiteouts: true };
 
@@ -174,4 +177,26 @@ t.test('only a .wh. prefix makes a whiteout (not a regex match anywhere in the n
   ]);
   t.same(listing(b.root), ['.whb', '_wh_a', 'a', 'b', 'd/', 'd/a.wh.', 'x.wh.a']);
   t.same(b.sink.released, []);
+});
+
+t.test('symlinks into a deep chain: bounded work per lookup, refused with LAYER', { timeout: 120_000 }, async (t) => {
+  // A 2000-deep chain; at its bottom, s1 -> the bottom itself and each s<i> -> /chain/s<i-1>,
+  // so a name through s39 walks ~80,000 components. 2,000 such members took 86 s.
+  const chain = 'd/'.repeat(2000);
+  const entries: LayerEntry[] = [{ path: chain }, { path: `${chain}s1`, type: 'symlink', linkname: `/${chain}` }];
+  for (let i = 2; i <= 39; i++) entries.push({ path: `${chain}s${i}`, type: 'symlink', linkname: `/${chain}s${i - 1}` });
+  entries.push({ path: `${chain}s1/ok`, data: 'OK' });
+  for (let i = 0; i < 2000; i++) entries.push({ path: `${chain}s39/x${i}`, data: 'X' });
+  const root = makeRoot(inventedTime());
+  const sink = new MemorySink();
+  const err = await applyLayer(root, readTar(chunked(buildLayer(entries))), sink, IMAGE).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof InfraError, 'refused');
+  t.equal((err as InfraError).code, 'LAYER');
+  t.match((err as InfraError).message, /s39\/x0": its parent path walks more than 4096 components through symlinks/);
+  t.match((err as InfraError).message, /rebuild it/);
+  t.equal(MAX_LOOKUP_COMPONENTS, 4096);
+  t.equal(lookup(root, `${chain}ok`)?.kind, 'file', 'a name through one symlink into the chain (4002 components) is within the budget');
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { makeDir, makeRoot, toolMeta } from '../../src/tree/tree.js';
-import type { DirInode, FileContent, Inode } from '../../src/tree/tree.js';
-import { ensureDir, lookup, putFile, putSymlink, resolvePath } from '../../src/tree/edit.js';
+import type { DirInode, FileContent, FileInode, Inode } from '../../src/tree/tree.js';
+import { TreeEditor, lookup, resolvePath } from '../../src/tree/edit.js';
 import { MemorySink } from '../helpers/boot.js';
 
 const time = { sec: 1_700_000_000, nsec: 0 };
@@ -43,7 +43,8 @@ t.test('resolvePath follows symlinks inside the root', async (t) => {
 t.test('ensureDir, putFile and putSymlink write through symlinked parents', async (t) => {
   const root = usrmerge();
   const sink = new MemorySink();
-  await putFile(root, sink, '/sbin/init', '#!/bin/sh\n', 0o755, time);
+  const edit = new TreeEditor(root, sink, time);
+  await edit.putFile('/sbin/init', '#!/bin/sh\n', 0o755);
   const sbin = (root.children.get('usr') as DirInode).children.get('sbin') as DirInode;
   const init = sbin.children.get('init') as Inode & { content: FileContent & { data?: Buffer } };
   t.equal(init.kind, 'file');
@@ -53,20 +54,20 @@ t.test('ensureDir, putFile and putSymlink write through symlinked parents', asyn
   t.equal(init.content.data?.toString(), '#!/bin/sh\n');
   t.equal(root.children.get('sbin')?.kind, 'symlink', '/sbin stays a symlink');
 
-  putSymlink(root, sink, '/sbin/init', '/usr/bin/busybox', time);
+  edit.putSymlink('/sbin/init', '/usr/bin/busybox');
   t.equal((sbin.children.get('init') as { target: string }).target, '/usr/bin/busybox', 'a file is replaced by a symlink');
 
-  const tmp = ensureDir(root, '/var/tmp/deep', 0o1777, time);
+  const tmp = edit.ensureDir('/var/tmp/deep', 0o1777);
   t.equal(tmp.mode, 0o1777);
   t.equal((lookup(root, '/var') as DirInode).mode, 0o755, 'parents are 0755');
-  const again = ensureDir(root, '/var/tmp/deep', 0o700, time);
+  const again = edit.ensureDir('/var/tmp/deep', 0o700);
   t.equal(again, tmp);
   t.equal(again.mode, 0o1777, 'an existing directory keeps its mode');
-  ensureDir(root, '/var/tmp/deep', 0o700, time, true);
+  edit.ensureDir('/var/tmp/deep', 0o700, true);
   t.equal(tmp.mode, 0o700, 'unless forced');
 
-  t.throws(() => ensureDir(root, '/bin/busybox/x', 0o755, time), { code: 'ROOTFS' });
-  await t.rejects(putFile(root, sink, '/usr', 'x', 0o644, time), { code: 'ROOTFS' }, 'a directory is never replaced');
+  t.throws(() => edit.ensureDir('/bin/busybox/x', 0o755), { code: 'ROOTFS', message: /not a directory/ });
+  await t.rejects(edit.putFile('/usr', 'x', 0o644), { code: 'ROOTFS' }, 'a directory is never replaced');
 });
 
 t.test('replacing a file releases its content unless another name holds it', async (t) => {
@@ -77,14 +78,18 @@ t.test('replacing a file releases its content unless another name holds it', asy
       released.push(content);
     }
   })();
-  const shared: Inode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 1 } };
-  const single: Inode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 2 } };
-  const etc = ensureDir(root, '/etc', 0o755, time);
+  const shared: FileInode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 1 } };
+  const single: FileInode = { kind: 'file', ...toolMeta(0o644, time), content: { size: 2 } };
+  const etc = makeDir(toolMeta(0o755, time));
+  root.children.set('etc', etc);
   etc.children.set('a', shared);
   etc.children.set('b', shared);
   etc.children.set('c', single);
-  await putFile(root, sink, '/etc/a', 'new', 0o644, time);
+  const edit = new TreeEditor(root, sink, time);
+  await edit.putFile('/etc/a', 'new', 0o644);
   t.same(released, [], 'hard-linked content is kept');
-  await putFile(root, sink, '/etc/c', 'new', 0o644, time);
+  await edit.putFile('/etc/c', 'new', 0o644);
   t.same(released, [single.content]);
+  edit.putSymlink('/etc/b', 'a');
+  t.same(released, [single.content, shared.content], 'released when its last name goes, once');
 });

@@ -1,0 +1,59 @@
+/**
+ * Hard links and file contents: the one place that decides when a name leaving the tree
+ * releases a file's content. A hard-linked file is one `FileInode` under several names, so
+ * its content is released (`DataSink.release`, exactly once: the sink may reuse the blocks
+ * at once) only when its last name goes.
+ */
+import type { DataSink, DirInode, FileInode, Inode } from './tree.js';
+
+/**
+ * How many names each file inode has in one tree. Only inodes with more than one name
+ * are stored: almost every file has exactly one. Callers keep it in step with the tree:
+ * `link` for every extra name they add, `dropSubtree` for every entry they take out.
+ */
+export class ContentRefs {
+  /** Names beyond the first, for hard-linked files only. */
+  private readonly extraNames = new Map<FileInode, number>();
+
+  /** Counts the names of the files already in `root` (earlier layers, or a hand-made tree). */
+  static ofTree(root: DirInode): ContentRefs {
+    const refs = new ContentRefs();
+    const seen = new Set<FileInode>();
+    const pending: DirInode[] = [root];
+    while (pending.length > 0) {
+      for (const child of pending.pop()!.children.values()) {
+        if (child.kind === 'dir') pending.push(child);
+        else if (child.kind === 'file') {
+          if (seen.has(child)) refs.link(child);
+          else seen.add(child);
+        }
+      }
+    }
+    return refs;
+  }
+
+  /** `inode`, already in the tree, is about to get another name. */
+  link(inode: FileInode): void {
+    this.extraNames.set(inode, (this.extraNames.get(inode) ?? 0) + 1);
+  }
+
+  /**
+   * The entry `inode` has left the tree: drops one name of every file in its subtree
+   * (iteratively: subtrees may be deeper than the stack) and releases what has none left.
+   */
+  dropSubtree(inode: Inode, sink: DataSink): void {
+    const pending: Inode[] = [inode];
+    while (pending.length > 0) {
+      const next = pending.pop()!;
+      if (next.kind === 'dir') for (const child of next.children.values()) pending.push(child);
+      else if (next.kind === 'file') this.drop(next, sink);
+    }
+  }
+
+  private drop(inode: FileInode, sink: DataSink): void {
+    const extra = this.extraNames.get(inode);
+    if (extra === undefined) sink.release(inode.content);
+    else if (extra > 1) this.extraNames.set(inode, extra - 1);
+    else this.extraNames.delete(inode);
+  }
+}
