@@ -31,12 +31,27 @@ export interface BuildOptions extends OpenImageOptions {
   /** 'builtin' (default), 'none', or a path to the user's own runner binary. */
   guestRunner?: string;
   guestArgs?: string[];
-  /** Called as each of the six build steps starts. */
-  onStep?: (step: number, text: string) => void;
-  /** Called as file bytes are written into the image: layer (0-based), layer count, bytes so far. */
-  onWrite?: (layer: number, layers: number, bytes: number) => void;
+  /** The build's one progress channel: steps, bytes pulled and written, the size chosen, warnings. */
+  onEvent?: (event: BuildEvent) => void;
   env?: NodeJS.ProcessEnv;
 }
+
+/** The six steps of the spec's from-docker output, in order; the CLI words them. */
+export const BUILD_STEPS = ['pull', 'create', 'export', 'init', 'runner', 'service'] as const;
+export type BuildStep = (typeof BUILD_STEPS)[number];
+
+/** What a build reports as it goes (facts; the CLI words and draws them). */
+export type BuildEvent =
+  /** A step starts. */
+  | { type: 'step'; step: BuildStep }
+  /** Compressed bytes of layer `layer` (0-based) fetched so far, of `total`. */
+  | { type: 'pull'; layer: number; bytes: number; total: number }
+  /** File bytes written into the image so far, while layer `layer` of `layers` is applied. */
+  | { type: 'write'; layer: number; layers: number; bytes: number }
+  /** The image's size, once known (for `size: 'auto'`, the size chosen). */
+  | { type: 'size'; bytes: number; auto: boolean }
+  /** Something the user should know that does not stop the build (e.g. ENV entries left out). */
+  | { type: 'warning'; text: string };
 
 export interface BuildResult {
   path: string;
@@ -51,85 +66,97 @@ export interface BuildResult {
   timings: { pull: number; write: number; total: number };
 }
 
-export const BUILD_STEPS = 6;
-
 /** `--output` > `--images-dir` > INFRA_OPERATOR_IMAGES_DIR > /srv/firecracker/images. */
 export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imagesDir' | 'env'>): string {
   if (options.output) return resolve(options.output);
   return resolve(resolveImagesDir({ imagesDir: options.imagesDir, env: options.env }), imageFileName(options.name));
 }
 
+/** Opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
-  const step = options.onStep ?? (() => {});
-  const path = outputPath(options);
-
-  step(1, `Pulling Docker image: ${options.image}...`);
-  const image = await openImage(options.image, options);
+  const emit = options.onEvent ?? (() => {});
+  emit({ type: 'step', step: 'pull' });
+  const image = await openImage(options.image, {
+    ...options,
+    onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }),
+  });
   try {
-    const pulled = Date.now();
-    step(2, `Creating ext4 image (${options.size === 'auto' ? 'auto' : `${options.size}MB`})...`);
-    await checkFreeSpace(path, options.size);
-    const time = toolTime(image, options.env);
-    const writer = await Ext4Writer.create(path, {
-      size: options.size,
-      contentKey: () => `${image.digest}\0${options.name}`,
-      time,
-      label: options.name,
-      ...(options.uuid ? { uuid: options.uuid } : {}),
-    });
-    let flattened: FlattenResult;
-    let boot: BootReport;
-    try {
-      step(3, 'Exporting Docker filesystem...');
-      let layer = 0;
-      const report = () => options.onWrite?.(layer, image.layers.length, writer.bytesWritten);
-      flattened = await flatten(image, countingSink(writer, report), {
-        ...bombBudget(options.size),
-        time,
-        progress: (event) => {
-          layer = event.index;
-          report();
-        },
-      });
-      step(4, 'Configuring init system...');
-      boot = await makeBootable(flattened.root, writer, {
-        init: options.init ?? 'auto',
-        guestRunner: options.guestRunner ?? 'builtin',
-        ...(options.guestArgs ? { guestArgs: options.guestArgs } : {}),
-        config: image.config,
-        hostname: hostnameFor(options.name),
-        time,
-      });
-      step(5, 'Installing guest-runner...');
-      step(6, 'Creating service...');
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-    const summary = await writer.finish(flattened.root);
-    const sidecar = await writeSidecar(path, {
-      name: options.name,
-      image: image.reference,
-      digest: image.digest,
-      ...(image.platform ? { platform: image.platform } : {}),
-      usedBytes: summary.usedBytes,
-      inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
-    });
-    const done = Date.now();
-    return {
-      path,
-      image,
-      ...(image.platform ? { platform: image.platform } : {}),
-      summary,
-      sidecar,
-      flattened: flattened.stats,
-      boot,
-      timings: { pull: pulled - started, write: done - pulled, total: done - started },
-    };
+    return await buildFromImage(image, options, started);
   } finally {
     await image.close?.();
   }
+}
+
+/** Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive). */
+export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>, started = Date.now()): Promise<BuildResult> {
+  const emit = options.onEvent ?? (() => {});
+  const path = outputPath(options);
+  const pulled = Date.now();
+  emit({ type: 'step', step: 'create' });
+  await checkFreeSpace(path, options.size);
+  const time = toolTime(image, options.env);
+  const writer = await Ext4Writer.create(path, {
+    size: options.size,
+    contentKey: () => `${image.digest}\0${options.name}`,
+    time,
+    label: options.name,
+    ...(options.uuid ? { uuid: options.uuid } : {}),
+  });
+  let flattened: FlattenResult;
+  let boot: BootReport;
+  try {
+    emit({ type: 'step', step: 'export' });
+    flattened = await flattenInto(writer, image, time, options.size, emit);
+    boot = await makeBootable(flattened.root, writer, {
+      init: options.init ?? 'auto',
+      guestRunner: options.guestRunner ?? 'builtin',
+      ...(options.guestArgs ? { guestArgs: options.guestArgs } : {}),
+      config: image.config,
+      hostname: hostnameFor(options.name),
+      time,
+      onPart: (part) => emit({ type: 'step', step: part }),
+    });
+    for (const text of boot.warnings) emit({ type: 'warning', text });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const summary = await writer.finish(flattened.root);
+  emit({ type: 'size', bytes: summary.sizeBytes, auto: options.size === 'auto' });
+  const sidecar = await writeSidecar(path, {
+    name: options.name,
+    image: image.reference,
+    digest: image.digest,
+    ...(image.platform ? { platform: image.platform } : {}),
+    usedBytes: summary.usedBytes,
+    inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
+  });
+  const done = Date.now();
+  return {
+    path,
+    image,
+    ...(image.platform ? { platform: image.platform } : {}),
+    summary,
+    sidecar,
+    flattened: flattened.stats,
+    boot,
+    timings: { pull: pulled - started, write: done - pulled, total: done - started },
+  };
+}
+
+/** The image's layers applied into the writer, reporting bytes written per layer. */
+async function flattenInto(writer: Ext4Writer, image: Image, time: Timestamp, size: number | 'auto', emit: (event: BuildEvent) => void): Promise<FlattenResult> {
+  let layer = 0;
+  const report = () => emit({ type: 'write', layer, layers: image.layers.length, bytes: writer.bytesWritten });
+  return flatten(image, countingSink(writer, report), {
+    ...bombBudget(size),
+    time,
+    progress: (event) => {
+      layer = event.index;
+      report();
+    },
+  });
 }
 
 /** The writer, reporting after every file it stores. */

@@ -45,7 +45,13 @@ export interface BootOptions {
   hostname: string;
   /** Stamped on everything written (SOURCE_DATE_EPOCH-based, never the wall clock). */
   time: Timestamp;
+  /** Called as each part of the set-up starts, in BOOT_PARTS order (the CLI's steps 4 to 6). */
+  onPart?: (part: BootPart) => void;
 }
+
+/** The three parts of making a tree bootable, in the order they run. */
+export const BOOT_PARTS = ['init', 'runner', 'service'] as const;
+export type BootPart = (typeof BOOT_PARTS)[number];
 
 export interface BootReport {
   init: InitKind;
@@ -157,10 +163,13 @@ class Editor {
 }
 
 export async function makeBootable(root: DirInode, sink: DataSink, options: BootOptions): Promise<BootReport> {
-  // --init none --guest-runner none is a plain conversion: the tree is left exactly as it is.
+  const starting = options.onPart ?? (() => {});
+  // Init none and guest runner none is a plain conversion: the tree is left exactly as it is.
   if (options.init === 'none' && options.guestRunner === 'none') {
+    for (const part of BOOT_PARTS) starting(part);
     return { init: 'none', initDetail: 'none', runner: 'none', runnerDetail: 'none', service: undefined, serviceDetail: 'none', written: [], warnings: [] };
   }
+  starting('init');
   const facts = probe(root);
   const init = chooseInit(options.init, facts);
   const edit = new Editor(root, sink, options.time);
@@ -168,9 +177,11 @@ export async function makeBootable(root: DirInode, sink: DataSink, options: Boot
 
   await writeSystemFiles(edit, options.hostname);
   const initDetail = await installInit(edit, init, facts, warnings);
+  starting('runner');
   const { runner, runnerDetail } = await installRunner(edit, options.guestRunner);
   await writeRunnerConfig(edit, init, options.config, warnings);
 
+  starting('service');
   let service: string | undefined;
   let serviceDetail = 'no guest runner: no boot service';
   if (runner !== 'none') {
@@ -183,7 +194,7 @@ export async function makeBootable(root: DirInode, sink: DataSink, options: Boot
     } else {
       await edit.file(service, rcsService(args), 0o755);
       serviceDetail = `${service} (started by rcS)`;
-      if (init === 'none') warnings.push(`--init none: the image's own init must run ${service} start`);
+      if (init === 'none') warnings.push(`with init none, the image's own init must run ${service} start`);
     }
   }
   return { init, initDetail, runner, runnerDetail, service, serviceDetail, written: edit.written, warnings };

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { buildRootfs, BUILD_STEPS, type BuildResult } from '../../api/build.js';
+import { buildRootfs, BUILD_STEPS, type BuildEvent, type BuildResult, type BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
 import { InfraError } from '../../errors.js';
 import { output } from '../output.js';
@@ -76,17 +76,53 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
       noCache: !args.cache,
       ...(args.uuid ? { uuid: args.uuid } : {}),
-      onStep: (step, text) => {
-        progress?.done();
-        out.info(`[${step}/${BUILD_STEPS}] ${text}`);
+      onEvent: (event: BuildEvent) => {
+        switch (event.type) {
+          case 'step':
+            progress?.done();
+            out.info(`[${BUILD_STEPS.indexOf(event.step) + 1}/${BUILD_STEPS.length}] ${stepLine(event.step, args.image, size)}`);
+            break;
+          case 'pull':
+            progress?.pulled(event.layer, event.bytes, event.total);
+            break;
+          case 'write':
+            progress?.wrote(event.layer, event.layers, event.bytes);
+            break;
+          case 'size':
+            if (event.auto) out.info(`  Size chosen: ${Math.round(event.bytes / MIB)} MB`);
+            break;
+          case 'warning':
+            progress?.done();
+            out.warn(event.text);
+            break;
+        }
       },
-      ...(progress ? { onProgress: progress.pulled, onWrite: progress.wrote } : {}),
     });
     progress?.done();
     out.info(`Created: ${result.path}`);
     out.result(summarize(result));
   },
 };
+
+const MIB = 1024 * 1024;
+
+/** The spec's wording of each build step. */
+function stepLine(step: BuildStep, image: string, size: number | 'auto'): string {
+  switch (step) {
+    case 'pull':
+      return `Pulling Docker image: ${image}...`;
+    case 'create':
+      return `Creating ext4 image (${size === 'auto' ? 'auto' : `${size}MB`})...`;
+    case 'export':
+      return 'Exporting Docker filesystem...';
+    case 'init':
+      return 'Configuring init system...';
+    case 'runner':
+      return 'Installing guest-runner...';
+    case 'service':
+      return 'Creating service...';
+  }
+}
 
 function parseSize(raw: string): number | 'auto' {
   if (raw === 'auto') return 'auto';
