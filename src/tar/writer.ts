@@ -5,7 +5,7 @@
  */
 import { InfraError, printable } from '../errors.js';
 import { BLOCK_SIZE, MAGIC_USTAR, TYPE, USTAR } from './format.js';
-import { headerChecksum, padding } from './header.js';
+import { headerChecksum, padding, type Header } from './header.js';
 import { PAX_KEY } from './pax.js';
 
 export interface TarFile {
@@ -83,16 +83,8 @@ function fitsOctal(value: number, [, length]: readonly [number, number]): boolea
   return Number.isSafeInteger(value) && value >= 0 && value < 8 ** (length - 1);
 }
 
-interface UstarFields {
-  prefix: string;
-  name: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  typeflag: number;
-}
+/** What the writer sets of a header; `prefix` and `name` are the split path. */
+type UstarFields = Pick<Header, 'mode' | 'uid' | 'gid' | 'size' | 'mtime' | 'typeflag'> & { prefix: string; name: string };
 
 function ustarHeader(fields: UstarFields): Buffer {
   const header = Buffer.alloc(BLOCK_SIZE);
