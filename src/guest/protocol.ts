@@ -4,7 +4,7 @@
  * prints (a ready line, then one JSON result between two marker lines).
  */
 import { InfraError } from '../errors.js';
-import { BLOCK_SIZE, USTAR } from '../tar/format.js';
+import { writeTar } from '../tar/writer.js';
 
 /** Console lines, printed by the runner (guest-runner.ts uses these same constants). */
 export const READY_LINE = 'infra.operator guest: ready';
@@ -66,7 +66,7 @@ function manifest(job: JobSpec): string {
   return fields.map(([k, v]) => `${k}=${v}\n`).join('');
 }
 
-/** The job disk: a ustar archive padded to whole 512-byte sectors. */
+/** The job disk: a ustar archive (whole 512-byte sectors), read by the guest's own `tar`. */
 export function jobArchive(job: JobSpec): Buffer {
   const members: Array<[string, Buffer]> = [
     [JOB_MEMBERS.manifest, Buffer.from(manifest(job))],
@@ -79,56 +79,9 @@ export function jobArchive(job: JobSpec): Buffer {
     }
     members.push([`${JOB_MEMBERS.files}${name}`, data]);
   }
-  const blocks: Buffer[] = [];
-  for (const [name, data] of members) {
-    blocks.push(ustarHeader(name, data.length), data, Buffer.alloc(padding(data.length)));
-  }
-  blocks.push(Buffer.alloc(2 * BLOCK)); // end of archive: two zero blocks
-  return Buffer.concat(blocks);
-}
-
-/** POSIX ustar blocks and header fields (declared once in layers/tar-format.ts). */
-const BLOCK = BLOCK_SIZE;
-const REGTYPE = '0';
-
-function padding(size: number): number {
-  return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-
-function ustarHeader(path: string, size: number): Buffer {
-  const header = Buffer.alloc(BLOCK);
-  const name = Buffer.from(path, 'utf8');
-  let prefix = Buffer.alloc(0);
-  let rest = name;
-  if (name.length > USTAR.name[1]) {
-    const cut = path.lastIndexOf('/', USTAR.prefix[1]);
-    prefix = Buffer.from(path.slice(0, cut), 'utf8');
-    rest = Buffer.from(path.slice(cut + 1), 'utf8');
-    if (cut <= 0 || prefix.length > USTAR.prefix[1] || rest.length > USTAR.name[1]) {
-      throw new InfraError('USAGE', `Job file name too long for the job archive: ${path}`);
-    }
-  }
-  const put = (field: readonly [number, number], value: Buffer | string) => {
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'ascii') : value;
-    bytes.copy(header, field[0], 0, field[1]);
-  };
-  const octal = (field: readonly [number, number], n: number) => put(field, `${n.toString(8).padStart(field[1] - 1, '0')}\0`);
-  put(USTAR.name, rest);
-  octal(USTAR.mode, 0o644);
-  octal(USTAR.uid, 0);
-  octal(USTAR.gid, 0);
-  octal(USTAR.size, size);
-  octal(USTAR.mtime, 0);
-  put(USTAR.typeflag, REGTYPE);
-  put(USTAR.magic, 'ustar\0');
-  put(USTAR.version, '00');
-  put(USTAR.prefix, prefix);
-  // The checksum is computed with its own field as spaces.
-  header.fill(0x20, USTAR.chksum[0], USTAR.chksum[0] + USTAR.chksum[1]);
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  put(USTAR.chksum, `${sum.toString(8).padStart(6, '0')}\0 `);
-  return header;
+  // No PAX headers: a minimal busybox tar in the guest may not read them. Names are
+  // stored as UTF-8; fixed mode 0644, owner 0 and time 0 keep the bytes the same per job.
+  return writeTar(members.map(([name, data]) => ({ path: Buffer.from(name, 'utf8').toString('latin1'), data })));
 }
 
 /**

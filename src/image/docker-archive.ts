@@ -12,7 +12,7 @@ import { blobCompression, fileLayer, fileRangeDigest } from './layer.js';
 import { openArchive, sameImageName } from './layout.js';
 import { type DockerArchiveEntry, formatPlatform, MAX_DOCUMENT_SIZE, MEDIA, platformMatches } from './media.js';
 import { parseDocument } from './schemas.js';
-import type { ArchiveMember, TarIndex } from '../tar/archive-index.js';
+import { storedName, type ArchiveMember, type TarIndex } from '../tar/archive-index.js';
 import type { Image, Platform } from './types.js';
 
 const BLOB_PATH = /^blobs\/sha256\/([a-f0-9]{64})$/;
@@ -37,7 +37,7 @@ export async function openDockerArchive(file: string, ref: string | undefined, w
 
   const configMember = member(index, entry.Config, `config ${entry.Config} of ${name}`);
   if (configMember.size > MAX_DOCUMENT_SIZE) throw new InfraError('MANIFEST', `config ${entry.Config} of ${name} is too large for an image config`);
-  const configBytes = (await index.readText(entry.Config))!;
+  const configBytes = (await index.readText(storedName(entry.Config)))!;
   const configDigest = sha256Digest(configBytes);
   checkNamedDigest(entry.Config, configDigest, `config ${entry.Config} of ${name}`);
   const config = parseDocument('image-config', configBytes, `config ${entry.Config} of ${name}`);
@@ -81,7 +81,7 @@ function chooseEntry(entries: DockerArchiveEntry[], ref: string | undefined, nam
 }
 
 function member(index: TarIndex, path: string, what: string): ArchiveMember {
-  const found = index.find(path);
+  const found = index.find(storedName(path));
   if (!found) throw new InfraError('INPUT', `${what} is missing from the archive; it is incomplete`);
   return found;
 }

@@ -11,7 +11,7 @@ import { blobCompression, readFileRange } from './layer.js';
 import { type Descriptor, type ImageIndex, IMAGE_NAME_ANNOTATION, MAX_DOCUMENT_SIZE, REF_NAME_ANNOTATION } from './media.js';
 import { parseDockerReference, formatDockerReference } from './reference.js';
 import { parseDocument } from './schemas.js';
-import { TarIndex } from '../tar/archive-index.js';
+import { storedName, TarIndex } from '../tar/archive-index.js';
 import type { Image, Platform } from './types.js';
 
 /** Where a blob's bytes are: a whole file, or a range of an archive. */
@@ -41,9 +41,9 @@ export function directoryFiles(dir: string, name: string): LayoutFiles {
 export function archiveFiles(index: TarIndex, name: string): LayoutFiles {
   return {
     name,
-    readFile: (path) => index.readText(path),
+    readFile: (path) => index.readText(storedName(path)),
     locate: async (path) => {
-      const member = index.find(path);
+      const member = index.find(storedName(path));
       return member && { file: index.file, offset: member.offset, size: member.size };
     },
   };

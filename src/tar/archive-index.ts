@@ -1,14 +1,16 @@
 /**
  * Random access into an uncompressed tar archive (`docker save` output, OCI archives):
- * reads only the headers, records where each member's bytes are, and resolves the
- * symbolic and hard links `docker save` uses for repeated layers. Member bodies are
- * then read in place, never extracted.
+ * reads only the headers (through the same `HeaderSequence` and header decoder as the
+ * streaming reader), records where each member's bytes are, and resolves the symbolic
+ * and hard links `docker save` uses for repeated layers. Member bodies are then read in
+ * place, never extracted. Names are byte strings (latin1), as in the reader.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { InfraError } from '../errors.js';
-import { parsePax, PAX_KEY } from './pax.js';
-import { BLOCK_SIZE, TYPE, USTAR } from './format.js';
+import { InfraError, printable } from '../errors.js';
+import { HeaderSequence, skipStored, type BlockSource } from './extensions.js';
+import { TYPE } from './format.js';
+import { entryType, hasData, TarFormatError } from './header.js';
 
 export interface ArchiveMember {
   offset: number;
@@ -19,8 +21,6 @@ type Raw = ArchiveMember & { link?: string; hard?: boolean };
 
 /** A link chain longer than this is a loop. */
 const MAX_LINKS = 16;
-/** Long names and extended headers above this are not what image archives contain. */
-const MAX_META_BODY = 1 << 20;
 
 export class TarIndex {
   private constructor(
@@ -31,13 +31,17 @@ export class TarIndex {
   static async read(file: string): Promise<TarIndex> {
     const handle = await open(file, 'r');
     try {
-      return new TarIndex(file, await readHeaders(handle, file));
+      const { size } = await handle.stat();
+      return new TarIndex(file, await readMembers(new FileBlocks(handle, size)));
+    } catch (err) {
+      if (!(err instanceof TarFormatError)) throw err;
+      throw new InfraError('INPUT', `${file} is not a readable tar archive (${err.message}); an image archive must be an uncompressed tar`);
     } finally {
       await handle.close();
     }
   }
 
-  /** The regular file at `name` (links followed), or undefined. */
+  /** The regular file at `name`, a byte string (links followed), or undefined. */
   find(name: string): ArchiveMember | undefined {
     let path = normalise(name);
     for (let hops = 0; hops < MAX_LINKS; hops++) {
@@ -48,6 +52,7 @@ export class TarIndex {
     return undefined;
   }
 
+  /** The bytes of the regular file at `name`, a byte string (links followed), or undefined. */
   async readText(name: string): Promise<Buffer | undefined> {
     const member = this.find(name);
     if (!member) return undefined;
@@ -60,6 +65,11 @@ export class TarIndex {
   }
 }
 
+/** The byte string an archive stores a name as, for a name written in a JSON document. */
+export function storedName(name: string): string {
+  return Buffer.from(name, 'utf8').toString('latin1');
+}
+
 function normalise(name: string): string {
   return posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
 }
@@ -70,56 +80,44 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
   return buffer.subarray(0, bytesRead);
 }
 
-function field(header: Buffer, [offset, length]: readonly [number, number]): Buffer {
-  const raw = header.subarray(offset, offset + length);
-  const nul = raw.indexOf(0);
-  return nul >= 0 ? raw.subarray(0, nul) : raw;
-}
+/** Headers read from the file in place; bodies are skipped by moving the position. */
+class FileBlocks implements BlockSource {
+  position = 0;
 
-/** Octal, or GNU base-256 when the high bit of the first byte is set. */
-function numeric(header: Buffer, [offset, length]: readonly [number, number]): number {
-  const raw = header.subarray(offset, offset + length);
-  if (raw[0]! & 0x80) {
-    let value = raw[0]! & 0x7f;
-    for (const byte of raw.subarray(1)) value = value * 256 + byte;
-    return value;
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly size: number,
+  ) {}
+
+  async read(n: number): Promise<Buffer> {
+    const bytes = await readAt(this.handle, this.position, Math.min(n, this.size - this.position));
+    this.position += bytes.length;
+    return bytes;
   }
-  const text = field(header, [offset, length]).toString('latin1').trim();
-  return text === '' ? 0 : parseInt(text, 8);
+
+  async skip(n: number): Promise<number> {
+    const skipped = Math.min(n, this.size - this.position);
+    this.position += skipped;
+    return skipped;
+  }
 }
 
-async function readHeaders(handle: FileHandle, file: string): Promise<Map<string, Raw>> {
+/** Regular files by name with where their bytes are; links by name with their target. */
+async function readMembers(source: FileBlocks): Promise<Map<string, Raw>> {
   const members = new Map<string, Raw>();
-  const corrupt = (why: string) =>
-    new InfraError('INPUT', `${file} is not a readable tar archive (${why}); an image archive must be an uncompressed tar`);
-  let position = 0;
-  let longName: string | undefined;
-  let paxPath: string | undefined;
+  const headers = new HeaderSequence(source);
   for (;;) {
-    const header = await readAt(handle, position, BLOCK_SIZE);
-    if (header.length < BLOCK_SIZE) throw corrupt(`truncated at byte ${position}`);
-    if (header.every((b) => b === 0)) return members;
-    const size = numeric(header, USTAR.size);
-    if (Number.isNaN(size)) throw corrupt(`bad size field at byte ${position}`);
-    const type = header[USTAR.typeflag[0]]!;
-    const bodyAt = position + BLOCK_SIZE;
-    position = bodyAt + Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE;
-    if (type === TYPE.gnuLongName || type === TYPE.paxLocal || type === TYPE.solarisPax) {
-      if (size > MAX_META_BODY) throw corrupt(`oversized extended header at byte ${bodyAt}`);
-      const body = await readAt(handle, bodyAt, size);
-      if (type === TYPE.gnuLongName) longName = field(body, [0, body.length]).toString('utf8');
-      else paxPath = parsePax(body).records.get(PAX_KEY.path)?.toString('utf8') ?? paxPath;
-      continue;
+    const member = await headers.next();
+    if (member === undefined) return members;
+    const { header, size } = member;
+    const name = normalise(member.path);
+    const type = entryType(header.typeflag, member.path);
+    // An old-GNU sparse member's stored bytes are not the file's content: not indexed.
+    if (type === 'file' && header.typeflag !== TYPE.gnuSparse) {
+      members.set(name, { offset: source.position, size });
+    } else if (type === 'symlink' || type === 'hardlink') {
+      members.set(name, { offset: 0, size: 0, link: member.linkname, hard: type === 'hardlink' });
     }
-    const prefix = field(header, USTAR.prefix).toString('utf8');
-    const ustarName = field(header, USTAR.name).toString('utf8');
-    const name = normalise(paxPath ?? longName ?? (prefix ? `${prefix}/${ustarName}` : ustarName));
-    longName = paxPath = undefined;
-    if (type === TYPE.file || type === TYPE.oldFile || type === TYPE.contiguous) {
-      members.set(name, { offset: bodyAt, size });
-    } else if (type === TYPE.symlink || type === TYPE.hardlink) {
-      const link = field(header, USTAR.linkname).toString('utf8');
-      members.set(name, { offset: 0, size: 0, link, hard: type === TYPE.hardlink });
-    }
+    await skipStored(source, `the entry "${printable(member.path)}"`, hasData(header.typeflag) ? size : 0);
   }
 }

@@ -98,6 +98,18 @@ export function paxInteger(value: Buffer, key: string): number {
   return Number(text);
 }
 
+/** The integer record `key`, if present. */
+export function numberRecord(records: Map<string, Buffer>, key: string): number | undefined {
+  const value = records.get(key);
+  return value === undefined ? undefined : paxInteger(value, key);
+}
+
+/** The time record `key`, if present. */
+export function timeRecord(records: Map<string, Buffer>, key: string): Timestamp | undefined {
+  const value = records.get(key);
+  return value === undefined ? undefined : paxTime(value, key);
+}
+
 /**
  * A time record: decimal seconds with an optional fraction, possibly negative. The
  * fraction counts forward from `sec`, so -1000.5 is sec -1001 + 500000000 ns.
