@@ -3,12 +3,12 @@
  * image. A POSIX sh script (busybox ash, dash and bash run it), so that it works on any
  * image with a /bin/sh and needs no binary built per architecture. The protocol it speaks
  * (job disk, result lines) is described in docs/guest-runner.md and declared for the host
- * in job.ts.
+ * in protocol.ts.
  *
  * Kept as one String.raw literal: no backquote may appear in the script, and dollar-brace
- * only to insert the protocol constants of job.ts.
+ * only to insert the protocol constants of protocol.ts.
  */
-import { JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END } from './protocol.js';
+import { JOB_LIMITS, JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END, SECRET_SECTOR } from './protocol.js';
 
 export const GUEST_RUNNER_SCRIPT = String.raw`#!/bin/sh
 # infra.operator guest runner: a POSIX sh program (busybox ash, dash, bash).
@@ -31,8 +31,8 @@ STATE_DIR=$INFRA_OPERATOR_STATE_DIR
 READY_LINE='${READY_LINE}'
 RESULT_BEGIN='${RESULT_BEGIN}'
 RESULT_END='${RESULT_END}'
-DEFAULT_TIMEOUT=60
-DEFAULT_MAX_OUTPUT=1048576
+DEFAULT_TIMEOUT=${JOB_LIMITS.defaultTimeout}
+DEFAULT_MAX_OUTPUT=${JOB_LIMITS.defaultMaxOutput}
 
 # Bytes (as od prints them: decimal, whitespace-separated) to one JSON string. The output
 # is pure ASCII: everything outside printable ASCII is a \u escape, so the line survives
@@ -225,6 +225,46 @@ command_for() {
   esac
 }
 
+# Copies stdin to $1 up to $2 + 1 bytes (one more than kept tells it was cut), then drains
+# the rest: a job printing without end neither fills memory nor dies of SIGPIPE.
+keep_head() { head -c "$(($2 + 1))" > "$1"; cat > /dev/null; }
+
+# SIGKILL to every live process of session $1 (the job's setsid: this catches processes
+# that left its process group), pass after pass while any are found (a fork during one
+# pass is caught by the next), at most 20 passes.
+kill_session() {
+  passes=0
+  while [ "$passes" -lt 20 ]; do
+    # proc(5): after the command name (which may hold spaces and parentheses) come state,
+    # ppid, pgrp, session. A file gone meanwhile is a process gone: getline skips it.
+    pids=$(printf '%s\n' /proc/[0-9]* | awk -v sid="$1" '
+      {
+        f = $0 "/stat"
+        if ((getline line < f) > 0) {
+          sub(/.*\) /, "", line)
+          split(line, field, " ")
+          if (field[4] == sid && field[1] != "Z") { sub(/^\/proc\//, ""); print }
+        }
+        close(f)
+      }')
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -s KILL $pids 2>/dev/null
+    passes=$((passes + 1))
+  done
+}
+
+# Waits for the processes $2… at most $1 seconds, then kills them.
+wait_at_most() {
+  limit=$1
+  shift
+  ( sleep "$limit"; kill -s KILL "$@" 2>/dev/null ) >/dev/null 2>&1 &
+  reaper=$!
+  wait "$@" 2>/dev/null
+  kill "$reaper" 2>/dev/null
+  wait "$reaper" 2>/dev/null
+}
+
 # Writes the result JSON line. Arguments: status exitCode(or null) exception stdout-file
 # stderr-file milliseconds truncated.
 write_result() {
@@ -261,7 +301,9 @@ run_job() {
   [ -n "$file_name" ] || file_name=$(code_file_for "$lang") || file_name=main
   case "$file_name" in */*|.|..) fail_job "file must be a plain name: $file_name"; return 0 ;; esac
 
-  ids=$(resolve_user "$(value_of user "$CONF_DIR/runner.conf")" 2>&1) || { fail_job "cannot run as the image user: $ids"; return 0; }
+  user=$(value_of user "$manifest")
+  [ -n "$user" ] || user=$(value_of user "$CONF_DIR/runner.conf")
+  ids=$(resolve_user "$user" 2>&1) || { fail_job "cannot run as user $user: $ids"; return 0; }
   set -- $ids
   uid=$1 gid=$2 name=$3 home=$4
   as_user=$(switch_user_prefix "$uid" "$gid" "$name") || {
@@ -285,16 +327,21 @@ run_job() {
   } > "$jobdir/.run.sh"
   chown -R "$uid:$gid" "$jobdir" 2>/dev/null
   out=$STATE_DIR/stdout err=$STATE_DIR/stderr flag=$STATE_DIR/timed-out
-  rm -f "$flag"
+  rm -f "$flag" "$out" "$err" "$out.fifo" "$err.fifo"
+  mkfifo "$out.fifo" "$err.fifo" || { fail_job "cannot make pipes in $STATE_DIR"; rm -rf "$jobdir"; return 0; }
+  keep_head "$out" "$max_output" < "$out.fifo" &
+  keepers=$!
+  keep_head "$err" "$max_output" < "$err.fifo" &
+  keepers="$keepers $!"
 
   # A new session makes the job a process group we can kill whole on timeout.
   session=
   have setsid && session=setsid
   start=$(uptime_ms)
   if [ "$as_user" = su ]; then
-    $session su -m -s /bin/sh "$name" -c "/bin/sh $jobdir/.run.sh" </dev/null >"$out" 2>"$err" &
+    $session su -m -s /bin/sh "$name" -c "/bin/sh $jobdir/.run.sh" </dev/null >"$out.fifo" 2>"$err.fifo" &
   else
-    $session $as_user /bin/sh "$jobdir/.run.sh" </dev/null >"$out" 2>"$err" &
+    $session $as_user /bin/sh "$jobdir/.run.sh" </dev/null >"$out.fifo" 2>"$err.fifo" &
   fi
   pid=$!
   (
@@ -313,8 +360,17 @@ run_job() {
   end=$(uptime_ms)
   kill "$watchdog" 2>/dev/null
   wait "$watchdog" 2>/dev/null
-  # Whatever the job left behind in its group goes too.
+  # Whatever the job left behind goes too, before the result is written: nothing of the
+  # job may print on the console between the markers or hold the output pipes open.
   kill -s KILL -- "-$pid" 2>/dev/null
+  kill_session "$pid"
+  if [ "$uid" != 0 ]; then
+    if [ "$as_user" = su ]; then su -m -s /bin/sh "$name" -c 'kill -s KILL -- -1' 2>/dev/null
+    else $as_user /bin/sh -c 'kill -s KILL -- -1' 2>/dev/null; fi
+  fi
+  # shellcheck disable=SC2086
+  wait_at_most 10 $keepers
+  rm -f "$out.fifo" "$err.fifo"
 
   truncated=false
   for f in "$out" "$err"; do
@@ -332,6 +388,19 @@ run_job() {
   fi
   write_result "$status" "$code" "$exception" "$out" "$err" $((end - start)) "$truncated"
   rm -rf "$jobdir"
+}
+
+# Prints the run's secret and wipes it before any job runs: the extracted member is
+# removed and its sector on the job disk zeroed (and flushed), so that the job cannot read
+# it back. A job that knows no secret cannot print marker lines the host accepts.
+take_secret() {
+  value=$(cat "$1/${JOB_MEMBERS.secret}" 2>/dev/null)
+  rm -f "$1/${JOB_MEMBERS.secret}"
+  if ! dd if=/dev/zero of="$JOB_DEVICE" bs=512 seek=${SECRET_SECTOR} count=1 conv=notrunc 2>/dev/null || ! sync; then
+    say "infra.operator guest: cannot wipe the secret on $JOB_DEVICE (read-only?); a root job could read it" >&2
+  fi
+  case "$value" in *[!0-9a-f]*) value= ;; esac
+  say "$value"
 }
 
 power_off() {
@@ -352,22 +421,24 @@ guest() {
   # A leading newline: a console prompt may have left the cursor mid-line.
   printf '\n%s\n' "$READY_LINE"
   waited=0
-  while [ ! -b "$JOB_DEVICE" ] && [ "$waited" -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
-  if [ ! -b "$JOB_DEVICE" ]; then
+  while [ ! -e "$JOB_DEVICE" ] && [ "$waited" -lt 10 ]; do sleep 1; waited=$((waited + 1)); done
+  if [ ! -e "$JOB_DEVICE" ]; then
     say "infra.operator guest: no job disk at $JOB_DEVICE; nothing to run"
     return 0
   fi
   inbox=$STATE_DIR/job
   rm -rf "$inbox"
   mkdir -p "$inbox"
+  secret=
   if tar -xf "$JOB_DEVICE" -C "$inbox" 2>"$STATE_DIR/tar.err"; then
+    secret=$(take_secret "$inbox")
     run_job "$inbox" > "$STATE_DIR/result.json"
   else
     fail_job "cannot read the job disk $JOB_DEVICE: $(cat "$STATE_DIR/tar.err")" > "$STATE_DIR/result.json"
   fi
-  printf '\n%s\n' "$RESULT_BEGIN"
+  printf '\n%s %s\n' "$RESULT_BEGIN" "$secret"
   cat "$STATE_DIR/result.json"
-  say "$RESULT_END"
+  say "$RESULT_END $secret"
   if [ "$(value_of poweroff "$inbox/${JOB_MEMBERS.manifest}")" = 1 ]; then power_off; fi
 }
 

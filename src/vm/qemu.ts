@@ -9,8 +9,10 @@ import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
-import { ConsoleWatcher, jobArchive } from '../guest/protocol.js';
+import { ConsoleWatcher, JOB_LIMITS, checkJob, jobArchive, maxResultLine, newSecret } from '../guest/protocol.js';
 import type { JobResult, JobSpec } from '../guest/protocol.js';
+
+export { JOB_LIMITS };
 
 export type AccelChoice = 'auto' | 'kvm' | 'tcg';
 
@@ -24,7 +26,7 @@ export interface BootJobOptions {
   /** Copies the guest console here as it arrives (the CLI's --console). */
   console?: NodeJS.WritableStream;
   job: Omit<JobSpec, 'poweroff'>;
-  /** Seconds from start to the runner's ready line. */
+  /** Seconds from start to the runner's ready line, 1 to JOB_LIMITS.maxTimeout. */
   bootTimeout?: number;
   memoryMb?: number;
   qemu?: string;
@@ -41,8 +43,14 @@ export interface BootJobOutcome {
 }
 
 const QEMU = 'qemu-system-x86_64';
-/** After the job's own timeout: time for the runner to encode and print the result. */
-const RESULT_SLACK_S = 60;
+/**
+ * After the job's own timeout: time for the runner to stop the job, encode its output
+ * and print the result. Encoding costs about 3 s per MiB with busybox awk on a host core
+ * (docs/guest-runner.md) and many times that under TCG: these allow for stdout and stderr
+ * both at max_output.
+ */
+const RESULT_BASE_S = 60;
+const ENCODE_S_PER_MIB = { kvm: 15, tcg: 120 } as const;
 /** Time the guest gets to shut down cleanly after printing the result. */
 const POWEROFF_WAIT_S = 60;
 
@@ -117,11 +125,23 @@ export function qemuArgs(o: {
   // QEMU option values escape a comma by doubling it.
   const file = (path: string) => path.replace(/,/g, ',,');
   args.push('-drive', `file=${file(o.image)},format=raw,if=none,id=root,cache=writeback${snapshot}`, '-device', 'virtio-blk-pci,drive=root');
-  args.push('-drive', `file=${file(o.jobDisk)},format=raw,if=none,id=job,readonly=on`, '-device', 'virtio-blk-pci,drive=job');
+  // Writable: the runner zeroes the secret's sector before the job runs.
+  args.push('-drive', `file=${file(o.jobDisk)},format=raw,if=none,id=job`, '-device', 'virtio-blk-pci,drive=job');
   return args;
 }
 
+/** Seconds from the ready line to the result: the job's timeout plus stopping and encoding. */
+export function resultDeadline(job: Pick<JobSpec, 'timeout' | 'maxOutput'>, accel: 'kvm' | 'tcg'): number {
+  const mib = (2 * (job.maxOutput ?? JOB_LIMITS.defaultMaxOutput)) / 1_048_576;
+  return job.timeout + RESULT_BASE_S + Math.ceil(mib * ENCODE_S_PER_MIB[accel]);
+}
+
 export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> {
+  checkJob(options.job);
+  const bootTimeout = options.bootTimeout;
+  if (bootTimeout !== undefined && !(Number.isInteger(bootTimeout) && bootTimeout > 0 && bootTimeout <= JOB_LIMITS.maxTimeout)) {
+    throw new InfraError('USAGE', `bootTimeout must be a whole number of seconds from 1 to ${JOB_LIMITS.maxTimeout}, not ${bootTimeout}.`);
+  }
   await ensureImage(options.image);
   const { kernel, initrd } = options.kernel
     ? { kernel: options.kernel, initrd: options.initrd }
@@ -135,10 +155,12 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
   const work = await mkdtemp(join(tmpdir(), 'infra-op-run-'));
   try {
     const jobDisk = join(work, 'job.tar');
-    await writeFile(jobDisk, jobArchive({ ...options.job, poweroff: true }));
+    const secret = newSecret();
+    await writeFile(jobDisk, jobArchive({ ...options.job, poweroff: true }, secret));
     const args = qemuArgs({ kernel, initrd, image: options.image, jobDisk, accel, persist: options.persist, memoryMb: options.memoryMb ?? 512 });
-    const bootTimeout = options.bootTimeout ?? (accel === 'kvm' ? 60 : 240);
-    return await runQemu(options.qemu ?? QEMU, args, accel, bootTimeout, options.job.timeout, options.console);
+    const deadlines = { boot: bootTimeout ?? (accel === 'kvm' ? 60 : 240), result: resultDeadline(options.job, accel) };
+    const watcher = new ConsoleWatcher(secret, maxResultLine(options.job.maxOutput));
+    return await runQemu(options.qemu ?? QEMU, args, accel, deadlines, watcher, options.console);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -150,22 +172,21 @@ async function ensureImage(image: string): Promise<void> {
 
 /**
  * Runs QEMU until the guest powers off after its result, or a deadline passes: boot
- * (to the ready line), job (its timeout plus slack), power-off. QEMU is killed at any
- * deadline and when this process is interrupted.
+ * (to the ready line), result (the job's timeout plus stopping and encoding), power-off.
+ * QEMU is killed at any deadline and when this process is interrupted.
  */
 function runQemu(
   qemu: string,
   args: string[],
   accel: 'kvm' | 'tcg',
-  bootTimeout: number,
-  jobTimeout: number,
+  deadlines: { boot: number; result: number },
+  watcher: ConsoleWatcher,
   consoleCopy: NodeJS.WritableStream | undefined,
 ): Promise<BootJobOutcome> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     let readyMs = -1;
     const child = spawn(qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const watcher = new ConsoleWatcher();
     let stderr = '';
     let stage: 'boot' | 'job' | 'poweroff' = 'boot';
     let timer: NodeJS.Timeout | undefined;
@@ -185,7 +206,7 @@ function runQemu(
         kill();
       }, seconds * 1000);
     };
-    deadline(bootTimeout, `the guest runner did not report ready within ${bootTimeout} s`);
+    deadline(deadlines.boot, `the guest runner did not report ready within ${deadlines.boot} s`);
 
     child.stdout.on('data', (chunk: Buffer) => {
       consoleCopy?.write(chunk);
@@ -193,7 +214,7 @@ function runQemu(
       if (stage === 'boot' && watcher.ready) {
         stage = 'job';
         readyMs = Date.now() - started;
-        deadline(jobTimeout + RESULT_SLACK_S, `no result from the guest within ${jobTimeout + RESULT_SLACK_S} s of its ready line`);
+        deadline(deadlines.result, `no result from the guest within ${deadlines.result} s of its ready line`);
       }
       if (stage !== 'poweroff' && watcher.result !== undefined) {
         stage = 'poweroff';
@@ -201,7 +222,7 @@ function runQemu(
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
+      stderr = (stderr + chunk.toString('utf8')).slice(-65_536); // QEMU's own messages: the last ones tell
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
       finish(() =>

@@ -2,15 +2,17 @@
  * The builtin guest runner run directly on the host under dash, bash and busybox sh: its
  * JSON string encoder against the WHATWG UTF-8 decoder, and whole jobs (made by the real
  * jobArchive, unpacked by the real tar) for each result status, the user switch, output
- * limits, the language table's errors and the timeout that kills the job's whole group.
+ * limits, the language table's errors and the timeout that kills the job's whole group;
+ * and the boot-time `guest` command on a job disk file: the secret wiped before the job
+ * runs, a job's forged result ignored, all its processes killed before the result.
  */
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GUEST_RUNNER_SCRIPT } from '../../src/guest/runner-script.js';
-import { jobArchive, parseResult } from '../../src/guest/protocol.js';
+import { ConsoleWatcher, RESULT_BEGIN, RESULT_END, SECRET_SECTOR, jobArchive, newSecret, parseResult } from '../../src/guest/protocol.js';
 import type { JobResult, JobSpec } from '../../src/guest/protocol.js';
 import { imageEnv, runnerConf } from '../../src/boot/files.js';
 import { tempDir, which } from '../helpers/env.js';
@@ -62,7 +64,7 @@ function runJob(t: Test, shell: string[], job: Omit<JobSpec, 'poweroff'>, image:
   mkdirSync(join(dir, 'job'));
   writeFileSync(join(dir, 'conf/runner.conf'), runnerConf('busybox', { env: [], entrypoint: [], cmd: [], user: image.user ?? '', workingDir: image.workdir ?? '' }));
   writeFileSync(join(dir, 'conf/image.env'), imageEnv(image.env ?? []).text);
-  writeFileSync(join(dir, 'job.tar'), jobArchive({ ...job, poweroff: false }));
+  writeFileSync(join(dir, 'job.tar'), jobArchive({ ...job, poweroff: false }, newSecret()));
   execFileSync('tar', ['-xf', join(dir, 'job.tar'), '-C', join(dir, 'job')]);
   const r = spawnSync(shell[0]!, [...shell.slice(1), runner, 'run-job', join(dir, 'job')], { env: runnerEnv(dir), encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 0, `runner exit (stderr: ${r.stderr})`);
@@ -95,11 +97,19 @@ for (const shell of SHELLS) {
     t.equal(numeric.stdout, '4242\n4343\n', 'a uid:gid not in /etc/passwd');
     const unknown = runJob(t, shell, { lang: 'sh', code: 'true', timeout: 10 }, { user: 'no-such-user' });
     t.match(unknown, { status: 'error', exitCode: null, exception: /unknown user no-such-user/ });
+    const chosen = runJob(t, shell, { lang: 'sh', code: 'id -u', timeout: 10, user: 'nobody' }, { user: '4242' });
+    t.equal(chosen.stdout, '65534\n', "the job's user wins over the image USER");
+    const ghost = runJob(t, shell, { lang: 'sh', code: 'true', timeout: 10, user: 'ghost' });
+    t.match(ghost, { status: 'error', exitCode: null, exception: 'cannot run as user ghost: unknown user ghost' });
 
     const big = runJob(t, shell, { lang: 'sh', code: 'head -c 5000 /dev/zero | tr "\\0" a; echo; echo e >&2', timeout: 10, maxOutput: 100 });
     t.equal(big.stdout, 'a'.repeat(100));
     t.equal(big.stderr, 'e\n');
     t.equal(big.truncated, true);
+    // Cut as it is produced: 6.5 MB through a 1000-byte keep, the job not killed by SIGPIPE.
+    const huge = runJob(t, shell, { lang: 'sh', code: 'dd if=/dev/zero bs=65536 count=100 2>/dev/null; echo done >&2', timeout: 30, maxOutput: 1000 });
+    t.match(huge, { status: 'success', exitCode: 0, stderr: 'done\n', truncated: true });
+    t.equal(huge.stdout, '\0'.repeat(1000), 'exactly max_output bytes kept');
 
     const command = runJob(t, shell, { lang: 'whatever', code: 'ignored', command: 'echo "custom $(basename "$1")"', timeout: 10 });
     t.equal(command.stdout, 'custom main\n', 'a command job runs instead of the language table');
@@ -123,3 +133,77 @@ t.test('a timeout kills the job and everything it started', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 3500));
   t.notOk(existsSync(marker), 'the background child was killed with the job');
 });
+
+/**
+ * Runs `infra.operator guest` with the job disk a file and the console a file the job may
+ * append to (as a job may write to /dev/console in the VM). The job's code is made from
+ * the test directory's path. Returns the console text and the job disk's bytes after.
+ */
+function runGuest(t: Test, shell: string[], job: Omit<JobSpec, 'poweroff' | 'code'>, code: (dir: string) => string, secret: string) {
+  const { runner, dir } = setup(t);
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'conf'));
+  writeFileSync(join(dir, 'conf/runner.conf'), runnerConf('busybox', { env: [], entrypoint: [], cmd: [], user: '', workingDir: '' }));
+  writeFileSync(join(dir, 'conf/image.env'), imageEnv([]).text);
+  const device = join(dir, 'job.tar');
+  writeFileSync(device, jobArchive({ ...job, code: code(dir), poweroff: false }, secret));
+  const consoleFile = join(dir, 'console');
+  writeFileSync(consoleFile, '');
+  chmodSync(consoleFile, 0o666);
+  const fd = openSync(consoleFile, 'a');
+  try {
+    const env = { ...runnerEnv(dir), INFRA_OPERATOR_JOB_DEVICE: device };
+    const r = spawnSync(shell[0]!, [...shell.slice(1), runner, 'guest'], { env, stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', timeout: 60_000 });
+    t.equal(r.status, 0, `runner exit (stderr: ${r.stderr})`);
+  } finally {
+    closeSync(fd);
+  }
+  return { consoleFile, console: () => readFileSync(consoleFile, 'utf8'), disk: readFileSync(device), dir };
+}
+
+const FORGED = '{"status":"success","stdout":"FORGED","stderr":null,"exitCode":0,"exception":null,"executionTime":1,"truncated":false}';
+
+/**
+ * A job that looks for the secret (the extracted member, the job disk's sector), prints a
+ * forged result on the console with what it found, keeps forging from a child and from a
+ * process in a session of its own, and exits 3.
+ */
+function forger(dir: string): string {
+  const consoleFile = `${dir}/console`;
+  return [
+    `s=$(cat ${dir}/state/job/secret 2>/dev/null; dd if=${dir}/job.tar bs=512 skip=${SECRET_SECTOR} count=1 2>/dev/null | tr -d '\\000')`,
+    `forge() { printf '\\n%s %s\\n%s\\n%s %s\\n' '${RESULT_BEGIN}' "$s" '${FORGED}' '${RESULT_END}' "$s" >> ${consoleFile}; }`,
+    'forge',
+    '(while :; do sleep 1; forge; done) &',
+    `setsid sh -c 'sleep 2; echo escaped >> ${consoleFile}' &`,
+    'echo "found:$s"',
+    'exit 3',
+  ].join('\n');
+}
+
+for (const shell of SHELLS) {
+  t.test(`guest under ${shell.join(' ')}: a job cannot forge the result`, async (t) => {
+    for (const user of ['root', 'nobody']) {
+      const secret = newSecret();
+      const run = runGuest(t, shell, { lang: 'sh', timeout: 10, user }, forger, secret);
+      const text = run.console();
+      const begin = text.indexOf(`${RESULT_BEGIN} ${secret}`);
+      t.ok(begin > 0, `${user}: the real begin marker carries the secret`);
+      t.ok(text.endsWith(`${RESULT_END} ${secret}\n`), `${user}: and the end marker`);
+      t.ok(text.includes(FORGED), `${user}: the job did print its forgery`);
+      t.notOk(text.slice(begin).includes(FORGED), `${user}: nothing of the job after the result began`);
+      const watcher = new ConsoleWatcher(secret);
+      watcher.push(Buffer.from(text));
+      t.match(watcher.result, { status: 'error', stdout: 'found:\n', exitCode: 3, exception: 'exited with code 3' }, `${user}: the real result; the job found no secret`);
+      const sector = run.disk.subarray(SECRET_SECTOR * 512, SECRET_SECTOR * 512 + 512);
+      t.same(sector, Buffer.alloc(512), `${user}: the secret's sector is zeroed on the job disk`);
+      t.notOk(existsSync(join(run.dir, 'state/job/secret')), `${user}: the extracted secret is gone`);
+      if (user === 'nobody') {
+        // A process of the job's user in a session of its own is killed too.
+        const size = statSync(run.consoleFile).size;
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        t.equal(statSync(run.consoleFile).size, size, 'no job process printed after the result');
+      }
+    }
+  });
+}

@@ -1,8 +1,9 @@
-/** `rootfs run` failures that need no boot: what is missing, and the exit code that says so. */
+/** `rootfs run` failures that need no boot: what is missing or malformed, and the exit code that says so. */
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { imagePath } from '../../src/cli/rootfs/run.js';
+import { bootJob, resultDeadline } from '../../src/vm/qemu.js';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
 import { runCli } from '../helpers/boot.js';
 
@@ -42,4 +43,34 @@ t.test('missing image, kernel, VMM and accelerator', async (t) => {
 
   const badTimeout = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--timeout', '0'], 30_000, env);
   t.equal(badTimeout.code, 2);
+});
+
+t.test('timeouts past the maximum and bad output limits or users are refused before booting', async (t) => {
+  if (!prerequisites(t, { files: [CLI] })) return;
+  const dir = tempDir(t);
+  // No image at all: a refusal that came after looking for one would say so and exit 1.
+  const env = { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir };
+  const cases: Array<[string[], RegExp]> = [
+    [['--timeout', '3000000'], /--timeout must be a whole number of seconds from 1 to 86400, not 3000000/],
+    [['--max-output', '-1'], /--max-output must be a whole number of bytes from 0 to 16777216/],
+    [['--max-output', '20000000'], /--max-output/],
+    [['--user', 'a b'], /--user must be a name or uid/],
+  ];
+  for (const [flags, message] of cases) {
+    const run = await runCli(['rootfs', 'run', 'ghost', '--code', 'true', ...flags], 30_000, env);
+    t.equal(run.code, 2, `${flags.join(' ')}: exit 2`);
+    t.equal(run.stdout, '');
+    t.match(run.stderr, message);
+  }
+  await t.rejects(bootJob({ image: join(dir, 'ghost.ext4'), accel: 'tcg', persist: false, job: { lang: 'sh', code: 'true', timeout: 3_000_000 } }), { code: 'USAGE' });
+  await t.rejects(
+    bootJob({ image: join(dir, 'ghost.ext4'), accel: 'tcg', persist: false, bootTimeout: 3_000_000, job: { lang: 'sh', code: 'true', timeout: 5 } }),
+    { code: 'USAGE', message: /bootTimeout/ },
+  );
+});
+
+t.test('the result deadline allows for encoding max_output under TCG', async (t) => {
+  t.equal(resultDeadline({ timeout: 20, maxOutput: 1_048_576 }, 'tcg'), 20 + 60 + 240);
+  t.equal(resultDeadline({ timeout: 20 }, 'kvm'), 20 + 60 + 30, 'the default max_output');
+  t.equal(resultDeadline({ timeout: 20, maxOutput: 0 }, 'tcg'), 80);
 });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { EXIT, InfraError } from '../../errors.js';
-import { bootJob } from '../../vm/qemu.js';
+import { EXIT } from '../../errors.js';
+import { JOB_LIMITS, bootJob } from '../../vm/qemu.js';
 import type { AccelChoice } from '../../vm/qemu.js';
 import { imageFileName, resolveImagesDir } from '../../store/paths.js';
 
@@ -12,6 +12,8 @@ interface RunArgs {
   kernel?: string;
   initrd?: string;
   timeout: number;
+  'max-output'?: number;
+  user?: string;
   accel: AccelChoice;
   persist: boolean;
   console: boolean;
@@ -41,13 +43,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('lang', { alias: 'l', type: 'string', default: 'sh', describe: 'Language (sh, python, node, go, …; see docs/guest-runner.md)' })
       .option('kernel', { type: 'string', describe: 'Kernel image (default: the newest /boot/vmlinuz-*)' })
       .option('initrd', { type: 'string', describe: 'Initrd (default: the one made for the default kernel)' })
-      .option('timeout', { type: 'number', default: 60, describe: 'Seconds the program may run' })
+      .option('timeout', { type: 'number', default: JOB_LIMITS.defaultTimeout, describe: `Seconds the program may run (at most ${JOB_LIMITS.maxTimeout})` })
+      .option('max-output', {
+        type: 'number',
+        describe: `Bytes kept of stdout and of stderr each; more sets "truncated": true (default ${JOB_LIMITS.defaultMaxOutput}, at most ${JOB_LIMITS.maxMaxOutput})`,
+      })
+      .option('user', { type: 'string', describe: "Run the job as this user (name, uid, name:group, uid:gid) instead of the image's USER" })
       .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as AccelChoice, describe: 'QEMU accelerator' })
       .option('persist', { type: 'boolean', default: false, describe: 'Keep the guest\'s writes in the image (default: discarded)' })
       .option('console', { type: 'boolean', default: false, describe: 'Copy the guest console to stderr' })
       .option('images-dir', { type: 'string', describe: 'Images directory (default: $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' }),
   handler: async (argv) => {
-    if (!Number.isInteger(argv.timeout) || argv.timeout <= 0) throw new InfraError('USAGE', '--timeout must be a whole number of seconds above 0.');
     const trace_id = traceId();
     const outcome = await bootJob({
       image: imagePath(argv.image, argv['images-dir']),
@@ -56,7 +62,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       accel: argv.accel,
       persist: argv.persist,
       console: argv.console ? process.stderr : undefined,
-      job: { lang: argv.lang, code: argv.code, timeout: argv.timeout },
+      job: { lang: argv.lang, code: argv.code, timeout: argv.timeout, maxOutput: argv['max-output'], user: argv.user },
     });
     process.stdout.write(`${JSON.stringify({ trace_id, ...outcome.result }, null, 2)}\n`);
     if (!outcome.poweredOff) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
