@@ -6,7 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
-import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
+import { Ext4Writer, type Ext4Content, type ImageSummary } from '../ext4/writer.js';
 import { BLOCKS_PER_MIB } from '../ext4/geometry.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
@@ -160,7 +160,7 @@ async function flattenInto(writer: Ext4Writer, image: Image, time: Timestamp, si
 }
 
 /** The writer, reporting after every file it stores. */
-function countingSink(writer: Ext4Writer, report: () => void): DataSink {
+function countingSink(writer: Ext4Writer, report: () => void): DataSink<Ext4Content> {
   return {
     writeFile: async (...args) => {
       const content = await writer.writeFile(...args);

@@ -1,9 +1,8 @@
 /** What an image is: its sidecar facts and what the filesystem itself says. */
 import { stat } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
-import { withImage } from '../ext4/reader.js';
+import { readSuperblock, withImage, type SuperblockFacts } from '../ext4/reader.js';
 import { readSidecar, type Sidecar } from '../store/sidecar.js';
-import { readSuperblock, type SuperblockFacts } from '../ext4/superblock-read.js';
 
 export interface ImageInspection {
   path: string;

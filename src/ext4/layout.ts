@@ -15,17 +15,7 @@ import {
   journalBlocks,
   scaledInodeCount,
 } from './geometry.js';
-import type { InodePlan, NumberedTree } from './writer.js';
-
-export interface Needs {
-  plans: Map<number, InodePlan>;
-  /** Live file data blocks, including those that did not fit. */
-  dataBlocks: number;
-  /** Directory, symlink, xattr and extent-tree blocks. */
-  metaBlocks: number;
-  /** Highest inode number in use (reserved inodes included). */
-  inodesUsed: number;
-}
+import type { InodePlacement, Layout, Needs, NumberedTree } from './types.js';
 
 /** Spare inodes beyond those used: a tenth, at least 64. */
 export function inodeCountFor(blockCount: number, inodesUsed: number): number {
@@ -79,25 +69,6 @@ export function minimumMiB(needs: Needs): number {
     else low = mid + 1;
   }
   return high;
-}
-
-export interface InodePlacement {
-  dirExtents?: ExtentList;
-  symlinkBlock?: number;
-  xattrBlock?: number;
-  treeBlocks: number[];
-}
-
-export interface Layout {
-  geometry: Geometry;
-  inodesPerGroup: number;
-  inodeTableBlocks: number;
-  blockBitmaps: number[];
-  inodeBitmaps: number[];
-  inodeTables: number[];
-  journal?: { extents: ExtentList; treeBlocks: number[] };
-  placements: Map<number, InodePlacement>;
-  needs: Needs;
 }
 
 /** Allocates every metadata block in the final geometry; undefined when it does not fit. */

@@ -3,7 +3,7 @@
  * blocks, the journal superblock, inode tables, bitmaps, group descriptors and the
  * superblock with its backups.
  */
-import type { Inode, Timestamp } from '../tree/tree.js';
+import type { Timestamp } from '../tree/tree.js';
 import type { BlockAllocator } from './allocator.js';
 import { emptyBlock, packRecords } from './dir.js';
 import { ExtentList, buildTree } from './extents.js';
@@ -26,6 +26,7 @@ import {
   EXT4_SUPER_MAGIC,
   EXT4_VALID_FS,
   EXTRA_ISIZE,
+  FILE_TYPES,
   INCOMPAT,
   INO,
   INODE_SIZE,
@@ -37,33 +38,17 @@ import {
   LOG_GROUPS_PER_FLEX,
   RO_COMPAT,
   S_IF,
-  SB,
   SUPERBLOCK_OFFSET,
-  SUPERBLOCK_SIZE,
+  encodeSuperblock,
+  formatUuid,
+  type Superblock,
 } from './format.js';
+import { htreeDirectory } from './htree.js';
 import type { ImageFile } from './image-file.js';
 import { deviceBlock, encodeInode, type InodeFields } from './inode.js';
-import type { Layout } from './layout.js';
-import type { Ext4Content, ImageSummary, NumberedInode, NumberedTree } from './writer.js';
+import { contentOf, type Identity, type ImageSummary, type Layout, type NumberedInode, type NumberedTree } from './types.js';
 import { writeInodeXattrs, xattrBlock } from './xattr.js';
-import { htreeDirectory } from './htree.js';
 
-export interface Identity {
-  uuid: Buffer;
-  hashSeed: Buffer;
-  time: Timestamp;
-  label: string;
-}
-
-const TYPE_BITS: Record<Inode['kind'], number> = {
-  file: S_IF.REG,
-  dir: S_IF.DIR,
-  symlink: S_IF.LNK,
-  char: S_IF.CHR,
-  block: S_IF.BLK,
-  fifo: S_IF.FIFO,
-  socket: S_IF.SOCK,
-};
 const SECTORS_PER_BLOCK = BLOCK_SIZE / 512;
 
 export async function writeMetadata(
@@ -98,11 +83,6 @@ export async function writeMetadata(
     uuid: formatUuid(id.uuid),
     journalBlocks: layout.journal?.extents.blocks ?? 0,
   };
-}
-
-function formatUuid(u: Buffer): string {
-  const h = u.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** One bit per block of the filesystem. */
@@ -187,7 +167,7 @@ async function writeInode(
   };
   switch (inode.kind) {
     case 'file': {
-      const content = inode.content as Ext4Content;
+      const content = contentOf(inode);
       size = content.size;
       await withTree(content.extents);
       break;
@@ -240,7 +220,7 @@ async function writeInode(
     dataBlocks += 1;
   }
   return {
-    mode: TYPE_BITS[inode.kind] | (inode.mode & 0o7777),
+    mode: FILE_TYPES[inode.kind].mode | (inode.mode & 0o7777),
     uid: inode.uid,
     gid: inode.gid,
     size,
@@ -386,53 +366,53 @@ function superblock(
   group: number,
 ): Buffer {
   const g = layout.geometry;
-  const sb = Buffer.alloc(SUPERBLOCK_SIZE);
   const now = clampTime(id.time);
-  sb.writeUInt32LE(totals.inodeCount, SB.s_inodes_count);
-  sb.writeUInt32LE(g.blockCount, SB.s_blocks_count_lo);
-  sb.writeUInt32LE(Math.floor(g.blockCount * 0.05), SB.s_r_blocks_count_lo);
-  sb.writeUInt32LE(totals.freeBlocks, SB.s_free_blocks_count_lo);
-  sb.writeUInt32LE(totals.freeInodes, SB.s_free_inodes_count);
-  sb.writeUInt32LE(0, SB.s_first_data_block);
-  sb.writeUInt32LE(LOG_BLOCK_SIZE, SB.s_log_block_size);
-  sb.writeUInt32LE(LOG_BLOCK_SIZE, SB.s_log_cluster_size);
-  sb.writeUInt32LE(BLOCKS_PER_GROUP, SB.s_blocks_per_group);
-  sb.writeUInt32LE(BLOCKS_PER_GROUP, SB.s_clusters_per_group);
-  sb.writeUInt32LE(layout.inodesPerGroup, SB.s_inodes_per_group);
-  sb.writeUInt32LE(now, SB.s_wtime);
-  sb.writeUInt16LE(0xffff, SB.s_max_mnt_count); // -1: no mount-count checks
-  sb.writeUInt16LE(EXT4_SUPER_MAGIC, SB.s_magic);
-  sb.writeUInt16LE(EXT4_VALID_FS, SB.s_state);
-  sb.writeUInt16LE(EXT4_ERRORS_CONTINUE, SB.s_errors);
-  sb.writeUInt32LE(now, SB.s_lastcheck);
-  sb.writeUInt32LE(EXT4_OS_LINUX, SB.s_creator_os);
-  sb.writeUInt32LE(EXT4_DYNAMIC_REV, SB.s_rev_level);
-  sb.writeUInt32LE(INO.FIRST, SB.s_first_ino);
-  sb.writeUInt16LE(INODE_SIZE, SB.s_inode_size);
-  sb.writeUInt16LE(group, SB.s_block_group_nr);
-  sb.writeUInt32LE(COMPAT.EXT_ATTR | COMPAT.DIR_INDEX | (layout.journal ? COMPAT.HAS_JOURNAL : 0), SB.s_feature_compat);
-  sb.writeUInt32LE(INCOMPAT.FILETYPE | INCOMPAT.EXTENTS | INCOMPAT.FLEX_BG, SB.s_feature_incompat);
-  sb.writeUInt32LE(
-    RO_COMPAT.SPARSE_SUPER | RO_COMPAT.LARGE_FILE | RO_COMPAT.HUGE_FILE | RO_COMPAT.DIR_NLINK | RO_COMPAT.EXTRA_ISIZE,
-    SB.s_feature_ro_compat,
-  );
-  id.uuid.copy(sb, SB.s_uuid);
-  Buffer.from(id.label, 'utf8').subarray(0, 16).copy(sb, SB.s_volume_name);
-  id.hashSeed.copy(sb, SB.s_hash_seed);
-  sb.writeUInt8(DX_HASH_HALF_MD4, SB.s_def_hash_version);
-  sb.writeUInt32LE(EXT4_DEFM_XATTR_USER | EXT4_DEFM_ACL, SB.s_default_mount_opts);
-  sb.writeUInt32LE(now, SB.s_mkfs_time);
-  if (layout.journal) {
-    sb.writeUInt32LE(INO.JOURNAL, SB.s_journal_inum);
-    sb.writeUInt8(EXT3_JNL_BACKUP_BLOCKS, SB.s_jnl_backup_type);
-    // s_jnl_blocks: the journal inode's i_block, then i_size_high and i_size
-    buildTree(layout.journal.extents, layout.journal.treeBlocks).root.copy(sb, SB.s_jnl_blocks);
-    sb.writeUInt32LE(0, SB.s_jnl_blocks + 15 * 4);
-    sb.writeUInt32LE(layout.journal.extents.blocks * BLOCK_SIZE, SB.s_jnl_blocks + 16 * 4);
-  }
-  sb.writeUInt16LE(EXTRA_ISIZE, SB.s_min_extra_isize);
-  sb.writeUInt16LE(EXTRA_ISIZE, SB.s_want_extra_isize);
-  sb.writeUInt32LE(EXT2_FLAGS_UNSIGNED_HASH, SB.s_flags);
-  sb.writeUInt8(LOG_GROUPS_PER_FLEX, SB.s_log_groups_per_flex);
-  return sb;
+  return encodeSuperblock({
+    s_inodes_count: totals.inodeCount,
+    s_blocks_count_lo: g.blockCount,
+    s_r_blocks_count_lo: Math.floor(g.blockCount * 0.05),
+    s_free_blocks_count_lo: totals.freeBlocks,
+    s_free_inodes_count: totals.freeInodes,
+    s_first_data_block: 0,
+    s_log_block_size: LOG_BLOCK_SIZE,
+    s_log_cluster_size: LOG_BLOCK_SIZE,
+    s_blocks_per_group: BLOCKS_PER_GROUP,
+    s_clusters_per_group: BLOCKS_PER_GROUP,
+    s_inodes_per_group: layout.inodesPerGroup,
+    s_wtime: now,
+    s_max_mnt_count: 0xffff, // -1: no mount-count checks
+    s_magic: EXT4_SUPER_MAGIC,
+    s_state: EXT4_VALID_FS,
+    s_errors: EXT4_ERRORS_CONTINUE,
+    s_lastcheck: now,
+    s_creator_os: EXT4_OS_LINUX,
+    s_rev_level: EXT4_DYNAMIC_REV,
+    s_first_ino: INO.FIRST,
+    s_inode_size: INODE_SIZE,
+    s_block_group_nr: group,
+    s_feature_compat: COMPAT.ext_attr | COMPAT.dir_index | (layout.journal ? COMPAT.has_journal : 0),
+    s_feature_incompat: INCOMPAT.filetype | INCOMPAT.extent | INCOMPAT.flex_bg,
+    s_feature_ro_compat:
+      RO_COMPAT.sparse_super | RO_COMPAT.large_file | RO_COMPAT.huge_file | RO_COMPAT.dir_nlink | RO_COMPAT.extra_isize,
+    s_uuid: id.uuid,
+    s_volume_name: Buffer.from(id.label, 'utf8'),
+    s_hash_seed: id.hashSeed,
+    s_def_hash_version: DX_HASH_HALF_MD4,
+    s_default_mount_opts: EXT4_DEFM_XATTR_USER | EXT4_DEFM_ACL,
+    s_mkfs_time: now,
+    ...(layout.journal ? journalFields(layout.journal) : {}),
+    s_min_extra_isize: EXTRA_ISIZE,
+    s_want_extra_isize: EXTRA_ISIZE,
+    s_flags: EXT2_FLAGS_UNSIGNED_HASH,
+    s_log_groups_per_flex: LOG_GROUPS_PER_FLEX,
+  });
+}
+
+/** The journal inode, and a backup of its extent root in s_jnl_blocks. */
+function journalFields(journal: NonNullable<Layout['journal']>): Partial<Superblock> {
+  // s_jnl_blocks: the journal inode's i_block, then i_size_high (0) and i_size
+  const jnlBlocks = Buffer.alloc(17 * 4);
+  buildTree(journal.extents, journal.treeBlocks).root.copy(jnlBlocks);
+  jnlBlocks.writeUInt32LE(journal.extents.blocks * BLOCK_SIZE, 16 * 4);
+  return { s_journal_inum: INO.JOURNAL, s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS, s_jnl_blocks: jnlBlocks };
 }

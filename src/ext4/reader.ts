@@ -1,12 +1,26 @@
 /**
- * Looks inside an ext4 image without mounting it, through libext2fs (the `ext2fs` WASM
- * package): a reader independent of our writer. The image is opened read-only: the disk
+ * Looks inside an ext4 image without mounting it: the superblock through the one
+ * declaration in format.ts, directories and files through libext2fs (the `ext2fs` WASM
+ * package), a reader independent of our writer. The image is opened read-only: the disk
  * refuses writes, and files are opened with O_NOATIME so reading never needs one.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import ext2fs, { type Ext2fsDisk, type Ext2fsMounted, type Ext2fsStats } from 'ext2fs';
 import { InfraError } from '../errors.js';
+import {
+  EXT4_ERROR_FS,
+  EXT4_SUPER_MAGIC,
+  EXT4_VALID_FS,
+  FILE_TYPES,
+  INCOMPAT,
+  S_IFMT,
+  SUPERBLOCK_OFFSET,
+  SUPERBLOCK_SIZE,
+  decodeSuperblock,
+  featureNames,
+  formatUuid,
+} from './format.js';
 
 const READ_CHUNK = 1 << 20;
 
@@ -21,6 +35,72 @@ export interface DirectoryEntry {
   size: number;
   /** Symlink target, for type `l`. */
   target?: string;
+}
+
+export interface SuperblockFacts {
+  blockSize: number;
+  blocksCount: number;
+  freeBlocks: number;
+  reservedBlocks: number;
+  inodesCount: number;
+  freeInodes: number;
+  inodeSize: number;
+  /** Feature names in e2fsprogs' order: compat, incompat, ro_compat. */
+  features: string[];
+  uuid: string;
+  volumeName: string;
+  /** `clean` when s_state has EXT2_VALID_FS and not EXT2_ERROR_FS. */
+  state: 'clean' | 'not clean' | 'with errors';
+  /** ISO 8601, or undefined when zero. */
+  createdAt?: string;
+  lastWrittenAt?: string;
+}
+
+/** Reads the counts and identity of the ext2/3/4 filesystem at `path` from its superblock. */
+export async function readSuperblock(path: string): Promise<SuperblockFacts> {
+  const buf = Buffer.alloc(SUPERBLOCK_SIZE);
+  let bytesRead: number;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      ({ bytesRead } = await fh.read(buf, 0, SUPERBLOCK_SIZE, SUPERBLOCK_OFFSET));
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'DISK';
+    throw new InfraError(code, `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const sb = decodeSuperblock(buf);
+  if (bytesRead < SUPERBLOCK_SIZE || sb.s_magic !== EXT4_SUPER_MAGIC) {
+    throw new InfraError('INPUT', `${path} is not an ext2/3/4 filesystem image (no ext superblock magic at offset 1080).`);
+  }
+  // The high halves of block counts count only with the 64bit feature.
+  const high = (sb.s_feature_incompat & INCOMPAT['64bit']) !== 0 ? 2 ** 32 : 0;
+  return {
+    blockSize: 1024 * 2 ** sb.s_log_block_size,
+    blocksCount: sb.s_blocks_count_lo + sb.s_blocks_count_hi * high,
+    freeBlocks: sb.s_free_blocks_count_lo + sb.s_free_blocks_count_hi * high,
+    reservedBlocks: sb.s_r_blocks_count_lo + sb.s_r_blocks_count_hi * high,
+    inodesCount: sb.s_inodes_count,
+    freeInodes: sb.s_free_inodes_count,
+    inodeSize: sb.s_inode_size,
+    features: featureNames(sb),
+    uuid: formatUuid(sb.s_uuid),
+    volumeName: cString(sb.s_volume_name),
+    state: sb.s_state & EXT4_ERROR_FS ? 'with errors' : sb.s_state & EXT4_VALID_FS ? 'clean' : 'not clean',
+    createdAt: isoTime(sb.s_mkfs_time),
+    lastWrittenAt: isoTime(sb.s_wtime),
+  };
+}
+
+function cString(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end === -1 ? bytes.length : end).toString('utf8');
+}
+
+function isoTime(seconds: number): string | undefined {
+  return seconds === 0 ? undefined : new Date(seconds * 1000).toISOString();
 }
 
 /** Opens `imagePath` read-only with libext2fs, runs `fn`, and always unmounts. */
@@ -138,16 +218,7 @@ function toEntry(name: string, st: Ext2fsStats): DirectoryEntry {
   };
 }
 
-/** The S_IFMT values of POSIX <sys/stat.h> as ls prints them. */
+/** The ls letter of an i_mode's type bits; '?' for a type ext4 does not define. */
 function typeLetter(mode: number): string {
-  const letters: Record<number, string> = {
-    0o040000: 'd',
-    0o100000: '-',
-    0o120000: 'l',
-    0o020000: 'c',
-    0o060000: 'b',
-    0o010000: 'p',
-    0o140000: 's',
-  };
-  return letters[mode & 0o170000] ?? '?';
+  return Object.values(FILE_TYPES).find((type) => type.mode === (mode & S_IFMT))?.letter ?? '?';
 }

@@ -74,18 +74,22 @@ export type Inode = FileInode | DirInode | SymlinkInode | DeviceInode | SpecialI
 /** Metadata shared by every kind, as a tar header or a tool-made file provides it. */
 export type InodeMeta = InodeBase;
 
-/** Where file bytes are streamed to while layers are applied. */
-export interface DataSink {
+/**
+ * Where file bytes are streamed to while layers are applied. `C` is the sink's own record
+ * of where bytes went: it gets back exactly what it returned (the default serves code that
+ * does not care which sink it has).
+ */
+export interface DataSink<C extends FileContent = FileContent> {
   /**
    * Consumes `body` (the stored bytes of a file) and returns where they went.
    * `sparse`, when given, maps the stored bytes onto a file of `size` bytes: each
    * region's bytes follow the previous region's in `body`; the rest is holes.
    */
-  writeFile(body: AsyncIterable<Buffer>, size: number, sparse?: readonly SparseRegion[]): Promise<FileContent>;
+  writeFile(body: AsyncIterable<Buffer>, size: number, sparse?: readonly SparseRegion[]): Promise<C>;
   /** Stores a small, tool-made file held in memory. */
-  writeBuffer(data: Buffer): Promise<FileContent>;
+  writeBuffer(data: Buffer): Promise<C>;
   /** The content is no longer referenced by the tree (replaced or whited out). */
-  release(content: FileContent): void;
+  release(content: C): void;
 }
 
 export interface SparseRegion {

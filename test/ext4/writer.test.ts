@@ -4,17 +4,32 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { prerequisites, tempDir, debugfs, which } from '../helpers/env.js';
 import { assertClean, build, cat, chunks, dir, file, meta, stat, xattrNames, xattrValue } from '../helpers/image.js';
 import { Ext4Writer } from '../../src/ext4/writer.js';
 import { encodeTime } from '../../src/ext4/inode.js';
-import { makeRoot, type FileInode } from '../../src/tree/tree.js';
+import { decodeSuperblock, encodeSuperblock, formatUuid } from '../../src/ext4/format.js';
+import { readSuperblock } from '../../src/ext4/reader.js';
+import { dumpe2fs } from '../store/fixtures.js';
+import { makeRoot } from '../../src/tree/tree.js';
 import { isInfraError } from '../../src/errors.js';
 
 const E2FS = { tools: ['e2fsck', 'debugfs', 'dumpe2fs'] };
+
+/** The 1024 bytes of a superblock `offset` bytes into the image. */
+function superblockAt(image: string, offset: number): Buffer {
+  const buf = Buffer.alloc(1024);
+  const fd = openSync(image, 'r');
+  try {
+    readSync(fd, buf, 0, 1024, offset);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
 
 t.test('an empty tree: root and lost+found, clean, with a journal', async (t) => {
   if (!prerequisites(t, E2FS)) return;
@@ -40,6 +55,39 @@ t.test('an empty tree: root and lost+found, clean, with a journal', async (t) =>
   t.match(header, /Journal inode:\s+8/);
   t.equal(statSync(img.path).size, 64 * 1024 * 1024, 'the file is exactly --size MiB');
   t.ok(statSync(img.path).blocks * 512 < 8 * 1024 * 1024, 'and sparse');
+});
+
+t.test('superblock: one declaration decodes what mke2fs wrote and re-encodes ours byte for byte', async (t) => {
+  if (!prerequisites(t, { tools: ['mke2fs', 'dumpe2fs'] })) return;
+  const scratch = tempDir(t);
+  const theirs = join(scratch, 'mke2fs.img');
+  const uuid = '0b0e2c0a-9c34-4bd5-9c70-3d1f8e5b2a11';
+  execFileSync(which('mke2fs')!, ['-q', '-F', '-t', 'ext4', '-L', 'label16bytes-max', '-U', uuid, theirs, '80M']);
+  const sb = decodeSuperblock(superblockAt(theirs, 1024));
+  // Counts, sizes and features are compared in test/store/local.test.ts; these are the rest.
+  const d = dumpe2fs(theirs);
+  t.equal(formatUuid(sb.s_uuid), uuid);
+  const fields: Array<[decoded: string | number, dumpe2fsName: string]> = [
+    [sb.s_volume_name.toString('latin1'), 'Filesystem volume name'], // 16 bytes, no NUL
+    [sb.s_r_blocks_count_lo, 'Reserved block count'],
+    [sb.s_inodes_per_group, 'Inodes per group'],
+    [sb.s_first_ino, 'First inode'],
+    [sb.s_journal_inum, 'Journal inode'],
+    [formatUuid(sb.s_hash_seed), 'Directory Hash Seed'],
+    [sb.s_want_extra_isize, 'Desired extra isize'],
+    [2 ** sb.s_log_groups_per_flex, 'Flex block group size'],
+  ];
+  for (const [decoded, name] of fields) t.equal(String(decoded), d.get(name), name);
+
+  const ours = await build(scratch, 'ours', async () => {}, { size: 160, label: 'ours' });
+  const primary = superblockAt(ours.path, 1024);
+  t.ok(encodeSuperblock(decodeSuperblock(primary)).equals(primary), 'decode then encode gives the same 1024 bytes');
+  const backup = decodeSuperblock(superblockAt(ours.path, 32768 * 4096));
+  t.equal(backup.s_block_group_nr, 1, 'the group 1 backup says which group it is in');
+  t.same({ ...backup, s_block_group_nr: 0 }, decodeSuperblock(primary), 'and is otherwise the primary');
+  const facts = await readSuperblock(ours.path);
+  t.equal(facts.volumeName, dumpe2fs(ours.path).get('Filesystem volume name'));
+  t.equal(facts.uuid, ours.uuid);
 });
 
 t.test('file sizes 0, 1, 4095, 4096, 4097 and holes', async (t) => {
@@ -431,8 +479,7 @@ t.test('replaced files: released blocks are reused or zeroed, never leaked', asy
   const scratch = tempDir(t);
   const secret = Buffer.alloc(64 * 1024, 0x53);
   const img = await build(scratch, 'released', async (w, root) => {
-    const gone = await file(w, secret);
-    w.release((gone as FileInode).content);
+    w.release(await w.writeBuffer(secret));
     const kept = await file(w, Buffer.alloc(8192, 0x4b));
     root.children.set('kept', kept);
   });

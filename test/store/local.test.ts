@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { resolveImagePath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
 import { imageSha256, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
-import { readSuperblock } from '../../src/ext4/superblock-read.js';
-import { withImage } from '../../src/ext4/reader.js';
+import { readSuperblock, withImage } from '../../src/ext4/reader.js';
 import { inspectImage } from '../../src/api/inspect.js';
 import { cli, cliBytes, dumpe2fs, makeExt4, MIB, sha256Of } from './fixtures.js';
 
