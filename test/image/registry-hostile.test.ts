@@ -4,18 +4,20 @@
  * plain-HTTP Bearer realm), registries that stall or trickle, manifests with absurd layer
  * counts, many tiny layers under a low descriptor limit, and terminal escapes in errors.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { openImage } from '../../src/image/index.js';
 import { CLI, debugfs, prerequisites, tempDir } from '../helpers/env.js';
-import { drain, LayoutWriter, OCI, pushLayout, rejects, sha256, smallLayer, tarDirectory } from '../helpers/oci-build.js';
-import { selfSignedCert, startRegistry, startStaticRegistry } from '../helpers/registry.js';
+import { drain, LayoutWriter, OCI, rejects, sha256, smallLayer, tarDirectory } from '../helpers/oci-build.js';
+import { selfSignedCert, startStaticRegistry } from '../helpers/registry.js';
+import { buildLayer } from '../helpers/tar-build.js';
 
-if (!prerequisites(t, { tools: ['openssl', 'tar', 'docker-registry', 'skopeo', 'debugfs'] })) process.exit(0);
+if (!prerequisites(t, { tools: ['openssl', 'tar', 'debugfs'] })) process.exit(0);
 
 const scratch = tempDir(t);
 const layout = new LayoutWriter(join(scratch, 'layout'));
@@ -182,18 +184,27 @@ t.test('a manifest of 10,000 layers is refused before any blob is fetched', asyn
 });
 
 t.test('300 tiny layers pull under a limit of 128 open files', async (t) => {
-  const registry = await startRegistry(t);
   const many = new LayoutWriter(join(scratch, 'many'));
   const names = Array.from({ length: 300 }, (_, i) => `f${i}`);
-  const built = many.addImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: names.map((n) => smallLayer(scratch, n, `${n}\n`)) });
-  many.tagImage(built, 'many');
-  await pushLayout(many.dir, 'many', `${registry.host}/test/many:1`);
+  const tarballs = names.map((name) => {
+    const file = join(scratch, `${name}.tar.gz`);
+    writeFileSync(file, gzipSync(buildLayer([{ path: name, data: `${name}\n` }])));
+    return file;
+  });
+  many.tagImage(many.addImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: tarballs }), 'many');
+  const registry = await startStaticRegistry(t, { layoutDir: many.dir });
   const out = join(tempDir(t), 'many.ext4');
-  const args = ['rootfs', 'from-docker', '-n', 'many', '-i', `${registry.host}/test/many:1`, '-s', 'auto', '-o', out, '--init', 'none', '--guest-runner', 'none', '--quiet'];
-  const r = spawnSync('sh', ['-c', 'ulimit -n 128 && exec "$@"', 'sh', process.execPath, CLI, ...args], {
-    encoding: 'utf8',
-    timeout: 300_000,
-    env: { ...process.env, INFRA_OPERATOR_CACHE_DIR: tempDir(t) },
+  const args = ['rootfs', 'from-docker', '-n', 'many', '-i', `${registry.host}/test/many:many`, '-s', 'auto', '-o', out, '--init', 'none', '--guest-runner', 'none', '--quiet'];
+  // Asynchronous: the registry answering the child lives in this process.
+  const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn('sh', ['-c', 'ulimit -n 128 && exec "$@"', 'sh', process.execPath, CLI, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 300_000,
+      env: { ...process.env, INFRA_OPERATOR_CACHE_DIR: tempDir(t) },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stderr }));
   });
   t.equal(r.status, 0, `exit 0 (stderr: ${r.stderr.slice(0, 2000)})`);
   const listing = debugfs(out, 'ls -p /').split('\n').map((line) => line.split('/')[5]).filter((n): n is string => !!n && n !== '.' && n !== '..');
