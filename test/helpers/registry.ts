@@ -54,6 +54,19 @@ export interface RunningRegistry {
   uselessTokens: number;
 }
 
+/** Environment variables a subtest changes (credentials, CAs, deadlines), restored afterwards. */
+export function withEnv(t: Teardown, vars: Record<string, string | undefined>): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(vars);
+  t.teardown(() => apply(saved));
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createNetServer();
