@@ -105,3 +105,12 @@ export function isInfraError(err: unknown, code?: ErrorCode): err is InfraError 
 export function printable(byteString: string): string {
   return Buffer.from(byteString, 'latin1').toString('utf8');
 }
+
+/**
+ * Text from outside (registry error bodies, headers, challenges) made safe to print:
+ * C0 controls, DEL and C1 controls become visible `\xHH`, so a hostile server cannot
+ * move the cursor, recolour or retitle the user's terminal through an error message.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

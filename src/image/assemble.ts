@@ -43,6 +43,19 @@ export interface ResolvedManifest {
 
 const CONFIG_TYPES: readonly string[] = [MEDIA.ociConfig, MEDIA.dockerConfig];
 
+/**
+ * Most layers an image may have. Docker's overlay2 stops at 128 and real images stay far
+ * below; thousands only exhaust descriptors and memory, so they are refused up front.
+ */
+export const MAX_LAYERS = 500;
+
+/** Refuses an image with more than MAX_LAYERS layers, before any of them is read. */
+export function assertLayerCount(count: number, what: string): void {
+  if (count > MAX_LAYERS) {
+    throw new InfraError('MANIFEST', `${what} lists ${count} layers, more than the ${MAX_LAYERS} infra.operator accepts; squash the image (fewer RUN steps, or a multi-stage build)`);
+  }
+}
+
 /** Media type of a document: its own field, else what it was served as, else its shape. */
 function kindOf(bytes: Buffer, declared: string | undefined): 'index' | 'manifest' | 'other' {
   let own: { mediaType?: unknown; manifests?: unknown; layers?: unknown } = {};
@@ -84,6 +97,7 @@ export async function resolveManifest(top: TopDocument, wanted: Platform, read: 
     throw new InfraError('MANIFEST', `${top.name} (${doc.digest}) is neither an image index nor an image manifest`);
   }
   const manifest = parseDocument('image-manifest', doc.bytes, `manifest ${doc.digest} of ${top.name}`);
+  assertLayerCount(manifest.layers.length, `manifest ${doc.digest} of ${top.name}`);
   const config = await readConfig(manifest, top.name, read);
   const platform = configPlatform(config);
   if (!fromIndex && !platformMatches(wanted, platform)) {

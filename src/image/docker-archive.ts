@@ -5,7 +5,7 @@
  * With no manifest to digest, the image's digest is its config digest (Docker's image ID).
  */
 import { InfraError } from '../errors.js';
-import { assertLayerType, runtimeConfig } from './assemble.js';
+import { assertLayerCount, assertLayerType, runtimeConfig } from './assemble.js';
 import { sha256Digest } from './digest.js';
 import { type Compression } from './decompress.js';
 import { blobCompression, fileLayer, fileRangeDigest } from './layer.js';
@@ -34,6 +34,7 @@ export async function openDockerArchive(file: string, ref: string | undefined, w
   }
   const entries = parseDocument('docker-archive-manifest', manifestBytes, `manifest.json of ${name}`);
   const entry = chooseEntry(entries, ref, name);
+  assertLayerCount(entry.Layers.length, `manifest.json of ${name}`);
 
   const configMember = member(index, entry.Config, `config ${entry.Config} of ${name}`);
   if (configMember.size > MAX_DOCUMENT_SIZE) throw new InfraError('MANIFEST', `config ${entry.Config} of ${name} is too large for an image config`);

@@ -3,14 +3,15 @@
  * plain HTTP, TLS with a self-signed certificate, htpasswd Basic auth, or Bearer tokens
  * from a token service of our own (distribution's `auth: token`, JWTs signed RS256 with a
  * key whose certificate is the registry's `rootcertbundle`; the certificate travels in the
- * JWT header's `x5c`).
+ * JWT header's `x5c`). And a registry of our own over a layout directory, for hostile
+ * behaviour a real registry never shows.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, createSign, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from './env.js';
@@ -51,6 +52,19 @@ export interface RunningRegistry {
   tokenRequests: TokenRequest[];
   /** Set N: the next N tokens grant nothing (as a stale token would), forcing a renewal. */
   uselessTokens: number;
+}
+
+/** Environment variables a subtest changes (credentials, CAs, deadlines), restored afterwards. */
+export function withEnv(t: Teardown, vars: Record<string, string | undefined>): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(vars);
+  t.teardown(() => apply(saved));
 }
 
 export async function freePort(): Promise<number> {
@@ -207,4 +221,96 @@ async function startTokenService(t: Teardown, dir: string, options: TokenService
       }),
   );
   return { realm: `http://127.0.0.1:${(server.address() as { port: number }).port}/token`, cert };
+}
+
+export interface StaticRequest {
+  scheme: 'http' | 'https';
+  method: string;
+  path: string;
+  authorization?: string;
+}
+
+/** Answers a request itself (returning true) or leaves it to the layout (false). */
+export type Intercept = (req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https') => boolean;
+
+export interface StaticRegistry {
+  /** `127.0.0.1:PORT`, for both schemes when TLS is on. */
+  host: string;
+  log: StaticRequest[];
+}
+
+/**
+ * A read-only registry over an OCI layout directory (LayoutWriter): `GET /v2/`, manifests
+ * by ref name or digest, blobs by digest; `intercept` adds the hostile part. With `tls`,
+ * the one port speaks TLS and plain HTTP alike (a TLS record starts with 0x16; handing the
+ * socket itself to an https server loses the hello), so a redirect can change the scheme
+ * and nothing else.
+ */
+export async function startStaticRegistry(
+  t: Teardown,
+  options: { layoutDir: string; tls?: { cert: string; key: string }; intercept?: Intercept },
+): Promise<StaticRegistry> {
+  const log: StaticRequest[] = [];
+  const handler = (scheme: 'http' | 'https') => (req: IncomingMessage, res: ServerResponse) => {
+    const entry: StaticRequest = { scheme, method: req.method ?? 'GET', path: req.url ?? '/' };
+    if (req.headers.authorization !== undefined) entry.authorization = req.headers.authorization;
+    log.push(entry);
+    if (options.intercept?.(req, res, scheme)) return;
+    serveLayout(options.layoutDir, entry.path, res);
+  };
+  const plain = createHttpServer(handler('http'));
+  const tls = options.tls ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler('https')) : undefined;
+  const plainPort = await listenLoopback(plain);
+  const tlsPort = tls ? await listenLoopback(tls) : plainPort;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  // The front port relays each connection to the server its first byte calls for.
+  const front = createNetServer((socket) => {
+    track(socket);
+    socket.once('data', (first: Buffer) => {
+      const inner = connect(first[0] === 0x16 ? tlsPort : plainPort, '127.0.0.1');
+      track(inner);
+      inner.write(first);
+      socket.pipe(inner).pipe(socket);
+      inner.on('close', () => socket.destroy());
+      socket.on('close', () => inner.destroy());
+    });
+  });
+  const port = await listenLoopback(front);
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    for (const server of [front, plain, ...(tls ? [tls] : [])]) server.close();
+  });
+  return { host: `127.0.0.1:${port}`, log };
+}
+
+function listenLoopback(server: NetServer): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
+function serveLayout(dir: string, path: string, res: ServerResponse): void {
+  if (path === '/v2/') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    return;
+  }
+  const m = /^\/v2\/.+\/(manifests|blobs)\/([^/?]+)$/.exec(path);
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ mediaType: string; digest: string; annotations?: Record<string, string> }> };
+  const named = m?.[1] === 'manifests' ? index.manifests.find((e) => e.annotations?.['org.opencontainers.image.ref.name'] === m[2]) : undefined;
+  const digest = named?.digest ?? m?.[2] ?? '';
+  const file = join(dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
+  if (!m || !/^sha256:[a-f0-9]{64}$/.test(digest) || !existsSync(file)) {
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND"}]}');
+    return;
+  }
+  const mediaType = m[1] === 'manifests' ? (JSON.parse(readFileSync(file, 'utf8')) as { mediaType?: string }).mediaType : undefined;
+  res.writeHead(200, {
+    'content-length': statSync(file).size,
+    'content-type': mediaType ?? 'application/octet-stream',
+    'docker-content-digest': digest,
+  });
+  createReadStream(file).pipe(res);
 }

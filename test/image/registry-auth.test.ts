@@ -10,7 +10,7 @@ import t from 'tap';
 import { openImage } from '../../src/image/index.js';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { drain, LayoutWriter, pushLayout, rejects, sha256, uncompressedDigest } from '../helpers/oci-build.js';
-import { startRegistry } from '../helpers/registry.js';
+import { startRegistry, withEnv } from '../helpers/registry.js';
 
 if (!prerequisites(t, { tools: ['docker-registry', 'skopeo', 'htpasswd', 'openssl'], files: [ALPINE_X86] })) process.exit(0);
 
@@ -19,19 +19,6 @@ const layout = new LayoutWriter(join(scratch, 'layout'));
 const image = layout.addImage({ platform: { os: 'linux', architecture: 'amd64' }, layers: [ALPINE_X86] });
 layout.tagImage(image, 'latest');
 const x86Gz = sha256(readFileSync(ALPINE_X86));
-
-/** Environment variables a subtest changes, restored afterwards. */
-function withEnv(t: { teardown(fn: () => void): void }, vars: Record<string, string | undefined>): void {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  const apply = (values: Record<string, string | undefined>) => {
-    for (const [k, v] of Object.entries(values)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
-  apply(vars);
-  t.teardown(() => apply(saved));
-}
 
 /** A Docker config dir with no credentials, so the developer's own never leak into a test. */
 const emptyDockerConfig = join(scratch, 'empty-docker');

@@ -3,8 +3,9 @@
  * challenges): `Basic` (htpasswd registries, ECR) sends the credentials on every request;
  * `Bearer` trades them at the realm for a token scoped to `repository:NAME:pull`, cached per
  * (realm, service, scope) until shortly before it expires and fetched again after a 401.
+ * Credentials never leave an HTTPS registry for a plain-HTTP realm.
  */
-import { InfraError } from '../../errors.js';
+import { escapeControls, InfraError } from '../../errors.js';
 import type { Credentials } from './credentials.js';
 import { HttpClient, isTransientStatus, readBody, TransientError, withRetries } from './http.js';
 
@@ -66,6 +67,8 @@ const MAX_TOKEN_RESPONSE = 1 << 20;
 
 export class Authenticator {
   private challenge: Challenge | undefined;
+  /** The registry's base URL the challenge came from (its scheme decides about cleartext). */
+  private base: URL | undefined;
   private readonly tokens = new Map<string, CachedToken>();
 
   constructor(
@@ -75,13 +78,15 @@ export class Authenticator {
     private readonly insecureTls: boolean,
   ) {}
 
-  setChallenge(value: string | undefined): void {
+  /** Takes the challenge of a 401 from the registry at `base` (`https://host`). */
+  setChallenge(value: string | undefined, base: string): void {
     const picked = pickChallenge(value);
     if (picked) this.challenge = picked;
+    this.base = new URL(base);
   }
 
   /** Authorization header value for `scope`, or undefined when the registry asked for none. */
-  async authorization(scope: string): Promise<string | undefined> {
+  async authorization(scope: string, signal?: AbortSignal): Promise<string | undefined> {
     const challenge = this.challenge;
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
@@ -91,7 +96,7 @@ export class Authenticator {
     const key = this.tokenKey(challenge, scope);
     const cached = this.tokens.get(key);
     if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    const fresh = await this.fetchToken(challenge, scope);
+    const fresh = await this.fetchToken(challenge, scope, signal);
     this.tokens.set(key, fresh);
     return `Bearer ${fresh.token}`;
   }
@@ -99,25 +104,30 @@ export class Authenticator {
   /** After a 401: take the new challenge and forget the token that was refused. */
   refused(scope: string, wwwAuthenticate: string | undefined): void {
     if (this.challenge) this.tokens.delete(this.tokenKey(this.challenge, scope));
-    this.setChallenge(wwwAuthenticate);
+    const picked = pickChallenge(wwwAuthenticate);
+    if (picked) this.challenge = picked;
   }
 
   private tokenKey(challenge: Challenge, scope: string): string {
     return `${challenge.params.realm ?? ''}\n${challenge.params.service ?? ''}\n${scope}`;
   }
 
-  private async fetchToken(challenge: Challenge, scope: string): Promise<CachedToken> {
-    const realm = challenge.params.realm;
-    if (!realm) throw new InfraError('AUTH', `${this.registry} asked for a Bearer token but named no realm to get it from`);
-    const url = new URL(realm);
+  private async fetchToken(challenge: Challenge, scope: string, signal: AbortSignal | undefined): Promise<CachedToken> {
+    const url = this.realmUrl(challenge);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     url.searchParams.set('scope', scope);
     const creds = await this.credentials();
+    if (creds && this.wouldLeak(url)) {
+      throw new InfraError(
+        'AUTH',
+        `${this.registry} is served over HTTPS but sends its token requests to ${url.origin}, plain HTTP; refusing to send the credentials in cleartext. Ask the registry's operator to serve the token realm over HTTPS`,
+      );
+    }
     const headers: Record<string, string> = {};
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     const what = `token request to ${url.origin}${url.pathname}`;
-    const body = await withRetries(what, this.http.retry, async () => {
-      const res = await this.http.send(url.toString(), { headers, insecureTls: this.insecureTls && url.host === this.registry });
+    const body = await withRetries({ what, host: url.host, ...(signal ? { signal } : {}) }, this.http.retry, async (signal) => {
+      const res = await this.http.send(url.toString(), { headers, insecureTls: this.insecureTls && url.host === this.registry, signal });
       if (isTransientStatus(res.status)) {
         await res.body.dump();
         throw new TransientError(`${what}: HTTP ${res.status}`);
@@ -138,6 +148,24 @@ export class Authenticator {
       return readBody(res, MAX_TOKEN_RESPONSE, what);
     });
     return parseTokenResponse(body, what);
+  }
+
+  private realmUrl(challenge: Challenge): URL {
+    const realm = challenge.params.realm;
+    if (!realm) throw new InfraError('AUTH', `${this.registry} asked for a Bearer token but named no realm to get it from`);
+    const url = URL.canParse(realm) ? new URL(realm) : undefined;
+    if (url?.protocol !== 'https:' && url?.protocol !== 'http:') {
+      throw new InfraError('AUTH', `${this.registry} named "${escapeControls(realm)}" as its token realm, which is not an http(s) URL; the registry is misconfigured`);
+    }
+    return url;
+  }
+
+  /**
+   * Plain HTTP is for registries that are plain HTTP themselves (loopback, or declared
+   * with --insecure-registry); an HTTPS registry's credentials must not be sent to one.
+   */
+  private wouldLeak(target: URL): boolean {
+    return target.protocol === 'http:' && this.base?.protocol !== 'http:';
   }
 }
 

@@ -3,7 +3,7 @@
  * choice, manifests by tag or digest, blobs streamed to a file with Range resumption.
  */
 import { open } from 'node:fs/promises';
-import { InfraError } from '../../errors.js';
+import { escapeControls, InfraError } from '../../errors.js';
 import { DigestCounter, sha256Digest } from '../digest.js';
 import { type Descriptor, INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT_SIZE } from '../media.js';
 import { apiHost, type DockerReference, formatDockerReference, isLoopback } from '../reference.js';
@@ -64,13 +64,13 @@ export class RegistryClient {
    * Finds the scheme (HTTPS, then plain HTTP only for loopback or insecure registries) and
    * the authentication challenge, from `GET /v2/`.
    */
-  async ping(): Promise<void> {
+  async ping(signal?: AbortSignal): Promise<void> {
     const schemes = this.insecure || isLoopback(this.ref.registry) ? ['https', 'http'] : ['https'];
-    await withRetries(`contacting ${this.host}`, this.http.retry, async () => {
+    await withRetries({ what: `contacting ${this.host}`, host: this.host, ...(signal ? { signal } : {}) }, this.http.retry, async (signal) => {
       let lastError: unknown;
       for (const scheme of schemes) {
         try {
-          await this.pingOnce(`${scheme}://${this.host}`);
+          await this.pingOnce(`${scheme}://${this.host}`, signal);
           return;
         } catch (err) {
           if (err instanceof InfraError || err instanceof TransientError) throw err;
@@ -85,17 +85,17 @@ export class RegistryClient {
   private tlsError(err: unknown): InfraError {
     return new InfraError(
       'NETWORK',
-      `TLS to ${this.host} failed: ${(err as Error).message}. If the registry uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate; for a test registry, --insecure-registry ${this.ref.registry}`,
+      `TLS to ${this.host} failed: ${escapeControls((err as Error).message)}. If the registry uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate; for a test registry, --insecure-registry ${this.ref.registry}`,
       { cause: err },
     );
   }
 
-  private async pingOnce(base: string): Promise<void> {
-    const res = await this.http.send(`${base}/v2/`, { insecureTls: this.insecure });
+  private async pingOnce(base: string, signal: AbortSignal): Promise<void> {
+    const res = await this.http.send(`${base}/v2/`, { insecureTls: this.insecure, signal });
     await res.body.dump();
     if (res.status === 200 || res.status === 401) {
       this.base = base;
-      if (res.status === 401) this.auth.setChallenge(header(res, 'www-authenticate'));
+      this.auth.setChallenge(res.status === 401 ? header(res, 'www-authenticate') : undefined, base);
       return;
     }
     if (isTransientStatus(res.status)) throw transient(res, `GET ${base}/v2/`);
@@ -103,14 +103,14 @@ export class RegistryClient {
   }
 
   /** A request with authentication, answering one 401 by authenticating again. */
-  private async call(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
-    if (!this.base) await this.ping();
+  private async call(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
+    if (!this.base) await this.ping(signal);
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.auth.authorization(this.scope);
+      const authorization = await this.auth.authorization(this.scope, signal);
       const res = await this.http.send(`${this.base}${path}`, {
         headers: authorization ? { ...headers, authorization } : headers,
         insecureTls: this.insecure,
-        ...(signal ? { signal } : {}),
+        signal,
       });
       if (res.status !== 401 || attempt > 0) return res;
       await res.body.dump();
@@ -120,7 +120,7 @@ export class RegistryClient {
 
   /** Turns an unsuccessful response into the error a user can act on. */
   private async failure(res: HttpResponse, what: string): Promise<Error> {
-    const body = (await readBody(res, 64 << 10, what).catch(() => Buffer.alloc(0))).toString().slice(0, 300);
+    const body = escapeControls((await readBody(res, 64 << 10, what).catch(() => Buffer.alloc(0))).toString().trim().slice(0, 300));
     if (isTransientStatus(res.status)) return transient(res, what);
     if (res.status === 401 || res.status === 403) {
       return new InfraError('AUTH', `${this.name}: access denied to ${what} (HTTP ${res.status}); log in (docker login ${this.ref.registry}) or pass --creds user:pass`);
@@ -132,16 +132,18 @@ export class RegistryClient {
   /** `GET /v2/NAME/manifests/REF`, verified against the digest when addressed by one. */
   async manifest(reference: string, expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<FetchedManifest> {
     const what = reference.includes(':') ? `manifest ${reference}` : `tag "${reference}"`;
+    // A tag's manifest has no declared size: allow for the largest we would read.
+    const scope = { what: `${this.name}: ${what}`, host: this.host, expectedBytes: expected?.size ?? MAX_DOCUMENT_SIZE };
     return this.http.limiter.run(this.host, () =>
-      withRetries(`${this.name}: ${what}`, this.http.retry, async () => {
-        const res = await this.call(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: ACCEPT });
+      withRetries(scope, this.http.retry, async (signal) => {
+        const res = await this.call(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: ACCEPT }, signal);
         if (res.status !== 200) throw await this.failure(res, what);
         const bytes = await readBody(res, MAX_DOCUMENT_SIZE, `${this.name}: ${what}`);
         const digest = sha256Digest(bytes);
         const served = header(res, 'docker-content-digest');
         const wanted = expected?.digest ?? (reference.includes(':') ? reference : served);
         if (wanted && wanted.startsWith('sha256:') && wanted !== digest) {
-          throw new InfraError('INTEGRITY', `${this.name}: ${what} has digest ${digest}, not ${wanted}; the registry or a proxy altered it`);
+          throw new InfraError('INTEGRITY', `${this.name}: ${what} has digest ${digest}, not ${escapeControls(wanted)}; the registry or a proxy altered it`);
         }
         if (expected && expected.size !== bytes.length) {
           throw new InfraError('INTEGRITY', `${this.name}: ${what} is ${bytes.length} bytes, not the ${expected.size} its index declares`);
@@ -153,40 +155,49 @@ export class RegistryClient {
   }
 
   /**
+   * One of this host's transfer slots (at most PER_HOST_CONCURRENCY at once) for `task`,
+   * which should open its files inside it: however many layers an image has, only that
+   * many are open at once.
+   */
+  inTransferSlot<T>(task: () => Promise<T>): Promise<T> {
+    return this.http.limiter.run(this.host, task);
+  }
+
+  /**
    * Downloads a blob into `file`, hashing as bytes arrive; an interrupted or short body is
    * resumed with `Range` (skopeo's body_reader does the same). Throws INTEGRITY unless
    * size and digest match the descriptor. `signal` stops it (another download failed).
+   * Call it inside `inTransferSlot`.
    */
   async downloadBlob(descriptor: Descriptor, file: string, onBytes: (received: number) => void, signal?: AbortSignal): Promise<void> {
     const what = `blob ${descriptor.digest}`;
+    const scope = { what: `${this.name}: ${what}`, host: this.host, expectedBytes: descriptor.size, ...(signal ? { signal } : {}) };
     const handle = await open(file, 'w');
     let counter = new DigestCounter();
     try {
-      await this.http.limiter.run(this.host, () =>
-        withRetries(`${this.name}: ${what}`, this.http.retry, async () => {
-          signal?.throwIfAborted();
-          const resumeAt = counter.bytes;
-          if (resumeAt === descriptor.size) return;
-          const range: Record<string, string> = resumeAt > 0 ? { range: `bytes=${resumeAt}-` } : {};
-          const res = await this.call(`/v2/${this.ref.repository}/blobs/${descriptor.digest}`, range, signal);
-          if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
-          if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
-            // The server ignored the Range: start over.
-            counter = new DigestCounter();
-            await handle.truncate(0);
+      await withRetries(scope, this.http.retry, async (signal) => {
+        signal.throwIfAborted();
+        const resumeAt = counter.bytes;
+        if (resumeAt === descriptor.size) return;
+        const range: Record<string, string> = resumeAt > 0 ? { range: `bytes=${resumeAt}-` } : {};
+        const res = await this.call(`/v2/${this.ref.repository}/blobs/${descriptor.digest}`, range, signal);
+        if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
+        if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
+          // The server ignored the Range: start over.
+          counter = new DigestCounter();
+          await handle.truncate(0);
+        }
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (counter.bytes + chunk.length > descriptor.size) {
+            res.body.destroy();
+            throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
           }
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            if (counter.bytes + chunk.length > descriptor.size) {
-              res.body.destroy();
-              throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
-            }
-            await handle.write(chunk, 0, chunk.length, counter.bytes);
-            counter.update(chunk);
-            onBytes(counter.bytes);
-          }
-          if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
-        }),
-      );
+          await handle.write(chunk, 0, chunk.length, counter.bytes);
+          counter.update(chunk);
+          onBytes(counter.bytes);
+        }
+        if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
+      });
     } finally {
       await handle.close();
     }
@@ -204,6 +215,7 @@ function contentRangeStartsAt(value: string | undefined, offset: number): boolea
 
 function transient(res: HttpResponse, what: string): TransientError {
   // Docker Hub's pull limit: say so, since logging in raises it.
-  const limited = res.status === 429 ? ` (rate limited${header(res, 'ratelimit-limit') ? `: ${header(res, 'ratelimit-limit')}` : ''}; logging in may raise the limit)` : '';
+  const limit = header(res, 'ratelimit-limit');
+  const limited = res.status === 429 ? ` (rate limited${limit ? `: ${escapeControls(limit)}` : ''}; logging in may raise the limit)` : '';
   return new TransientError(`${what}: HTTP ${res.status}${limited}`, parseRetryAfter(header(res, 'retry-after')));
 }

@@ -85,18 +85,25 @@ async function fetchLayers(client: RegistryClient, cache: BlobCache, layers: Des
   if (results.some((r) => r.status === 'rejected')) throw firstError;
 }
 
-/** The cached blob, downloading it first unless an intact entry exists. */
-async function fetchToCache(
+/**
+ * The cached blob, downloading it first unless an intact entry exists. All of it runs in
+ * one of the host's transfer slots, so checking and filling the cache opens at most
+ * PER_HOST_CONCURRENCY files, whatever the number of layers.
+ */
+function fetchToCache(
   client: RegistryClient,
   cache: BlobCache,
   descriptor: Descriptor,
   onBytes: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<string> {
-  const cached = await cache.lookup(descriptor);
-  if (cached) {
-    onBytes(descriptor.size);
-    return cached;
-  }
-  return cache.store(descriptor, (temp) => client.downloadBlob(descriptor, temp, onBytes, signal));
+  return client.inTransferSlot(async () => {
+    signal?.throwIfAborted();
+    const cached = await cache.lookup(descriptor);
+    if (cached) {
+      onBytes(descriptor.size);
+      return cached;
+    }
+    return cache.store(descriptor, (temp) => client.downloadBlob(descriptor, temp, onBytes, signal));
+  });
 }
