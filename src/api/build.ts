@@ -11,10 +11,10 @@ import { BLOCKS_PER_MIB } from '../ext4/geometry.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
 import { flatten, type FlattenResult } from '../layers/flatten.js';
-import { inventedTime, type DataSink, type Timestamp } from '../tree/tree.js';
+import { inventedTime, type DataSink } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { imageFileName, resolveImagesDir } from '../store/paths.js';
+import { resolveImagePath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 
 export interface BuildOptions extends OpenImageOptions {
@@ -53,10 +53,9 @@ export interface BuildResult {
 
 export const BUILD_STEPS = 6;
 
-/** `--output` > `--images-dir` > INFRA_OPERATOR_IMAGES_DIR > /srv/firecracker/images. */
+/** Where the image goes (see resolveImagePath), as an absolute path. */
 export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imagesDir' | 'env'>): string {
-  if (options.output) return resolve(options.output);
-  return resolve(resolveImagesDir({ imagesDir: options.imagesDir, env: options.env }), imageFileName(options.name));
+  return resolve(resolveImagePath(options.name, options));
 }
 
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
@@ -70,7 +69,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
     const pulled = Date.now();
     step(2, `Creating ext4 image (${options.size === 'auto' ? 'auto' : `${options.size}MB`})...`);
     await checkFreeSpace(path, options.size);
-    const time = toolTime(image, options.env);
+    const time = inventedTime(options.env, image.created);
     const writer = await Ext4Writer.create(path, {
       size: options.size,
       contentKey: () => `${image.digest}\0${options.name}`,
@@ -143,16 +142,6 @@ function countingSink(writer: Ext4Writer, report: () => void): DataSink {
     writeBuffer: (data) => writer.writeBuffer(data),
     release: (content) => writer.release(content),
   };
-}
-
-/**
- * Times the tool invents: SOURCE_DATE_EPOCH, else the image's creation time, else the
- * epoch — never the clock, so rebuilding gives the same bytes.
- */
-function toolTime(image: Image, env: NodeJS.ProcessEnv = process.env): Timestamp {
-  if (env.SOURCE_DATE_EPOCH !== undefined) return inventedTime(env);
-  const created = image.created ? Date.parse(image.created) : NaN;
-  return Number.isFinite(created) ? { sec: Math.floor(created / 1000), nsec: 0 } : inventedTime(env);
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InfraError, printable } from '../errors.js';
+import { isZero } from '../io/zero.js';
 import type { DataSink, DirInode, FileContent, Inode, SparseRegion, Timestamp } from '../tree/tree.js';
 import { BlockAllocator } from './allocator.js';
 import { type DirRecord, recordLength } from './dir.js';
@@ -49,14 +50,6 @@ export interface ImageSummary {
 export const AUTO_HEADROOM = { fraction: 0.2, mib: 32 } as const;
 /** Provisional size for 'auto' while data streams in (only the backup zones depend on it). */
 const AUTO_PROVISIONAL_BLOCKS = 1024 * 1024 * BLOCKS_PER_MIB; // 1 TiB
-const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
-
-function isZeroBlock(data: Buffer, index: number): boolean {
-  const off = index * BLOCK_SIZE;
-  // Most data blocks have a non-zero byte up front: decide cheaply before comparing all.
-  if (data[off] !== 0 || data[off + 1] !== 0 || data[off + 2] !== 0 || data[off + 3] !== 0) return false;
-  return data.compare(ZERO_BLOCK, 0, BLOCK_SIZE, off, off + BLOCK_SIZE) === 0;
-}
 
 /** Where a regular file's blocks are in the image. */
 export class Ext4Content implements FileContent {
@@ -126,12 +119,12 @@ export class Ext4Writer implements DataSink {
     const count = data.length / BLOCK_SIZE;
     let i = 0;
     while (i < count) {
-      if (isZeroBlock(data, i)) {
+      if (isZero(data, i * BLOCK_SIZE, BLOCK_SIZE)) {
         i++;
         continue;
       }
       let end = i + 1;
-      while (end < count && !isZeroBlock(data, end)) end++;
+      while (end < count && !isZero(data, end * BLOCK_SIZE, BLOCK_SIZE)) end++;
       while (i < end) {
         const [physical, length] = this.allocator.dataRun(end - i);
         // When the image is full, keep counting: finish() fails with the minimum size.
