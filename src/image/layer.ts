@@ -128,7 +128,7 @@ async function* openVerified(spec: FileLayerSpec, name: string): AsyncIterable<B
 
 /** The digest of the blob of `size` bytes at `offset` of `file` (a file the user gave). */
 export async function fileRangeDigest(file: string, offset: number, size: number): Promise<string> {
-  return digestFile(file, { offset, size }, 'INPUT').digest();
+  return (await digestFile(file, { offset, size }, 'INPUT')).digest();
 }
 
 /** Encrypted layers (ocicrypt) cannot be read without keys this tool does not take. */

@@ -5,10 +5,14 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { InfraError } from '../errors.js';
 import { fsError } from './fs-errors.js';
 
-/** One reused buffer and synchronous reads: hashing is the cost, not thread-pool round trips. */
+/**
+ * One reused buffer and synchronous reads (hashing is the cost, not thread-pool round
+ * trips), with a turn of the event loop between chunks so transfers in flight keep going.
+ */
 const FILE_CHUNK = 4 * 1024 * 1024;
 
 /** Counts and hashes bytes that pass through it. */
@@ -59,7 +63,7 @@ export interface FileRange {
  * hashed. `code` is the error code when it cannot be read: `INPUT` for files the user
  * gave, `DISK` for the tool's own.
  */
-export function digestFile(file: string, range?: FileRange, code: 'DISK' | 'INPUT' = 'DISK'): DigestCounter {
+export async function digestFile(file: string, range?: FileRange, code: 'DISK' | 'INPUT' = 'DISK'): Promise<DigestCounter> {
   const counter = new DigestCounter();
   const buffer = Buffer.allocUnsafe(range ? Math.min(FILE_CHUNK, range.size) : FILE_CHUNK);
   const end = range ? range.offset + range.size : Number.POSITIVE_INFINITY;
@@ -71,6 +75,7 @@ export function digestFile(file: string, range?: FileRange, code: 'DISK' | 'INPU
       if (n === 0) break;
       counter.update(n === buffer.length ? buffer : buffer.subarray(0, n));
       position += n;
+      await nextTurn();
     }
   } catch (err) {
     throw fsError(err, { path: file, action: 'read', code });

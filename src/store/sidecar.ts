@@ -48,7 +48,7 @@ export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedByte
  */
 export async function writeSidecar(imagePath: string, facts: SidecarFacts): Promise<Sidecar> {
   const before = await statImage(imagePath);
-  const sha256 = digestFile(imagePath).hex();
+  const sha256 = (await digestFile(imagePath)).hex();
   const after = await statImage(imagePath);
   if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
     throw new InfraError('DISK', `${imagePath} changed while it was being hashed; run the command again when nothing else writes it.`);
@@ -136,7 +136,7 @@ export function sidecarDescribes(sidecar: Sidecar, file: { size: number; mtimeMs
 export async function imageSha256(imagePath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
   const st = await statImage(imagePath);
   if (sidecar && sidecarDescribes(sidecar, st)) return { sha256: sidecar.sha256, fromSidecar: true };
-  return { sha256: digestFile(imagePath).hex(), fromSidecar: false };
+  return { sha256: (await digestFile(imagePath)).hex(), fromSidecar: false };
 }
 
 /** The image's stats (size, mtime); NOT_FOUND, ending with `missingAdvice`, when there is none. */

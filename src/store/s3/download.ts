@@ -65,7 +65,7 @@ export async function downloadImage(req: DownloadRequest): Promise<DownloadResul
   const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
   try {
     await fetchSparse(req, key, object, temporary, ctx);
-    const actual = digestFile(temporary).hex();
+    const actual = (await digestFile(temporary)).hex();
     if (expected && actual !== expected.sha256) {
       throw new InfraError(
         'INTEGRITY',
