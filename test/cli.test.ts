@@ -4,11 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALPINE_X86, CLI, prerequisites, tempDir, which } from './helpers/env.js';
+import { cli } from './helpers/cli.js';
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, asUser?: string) {
-  const argv = asUser ? ['runuser', '-u', asUser, '--', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
-  return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
-}
 
 const convert = ['--init', 'none', '--guest-runner', 'none'];
 
@@ -43,12 +40,12 @@ t.test('output path: --output > --images-dir > INFRA_OPERATOR_IMAGES_DIR', async
   const [a, b, c] = ['env', 'flag', 'out'].map((d) => join(dir, d));
   for (const d of [a, b, c]) mkdirSync(d!);
   const base = ['rootfs', 'from-docker', '-q', '-n', 'alp', '-i', `tar:${ALPINE_X86}`, '-s', '16', ...convert];
-  t.equal(cli(base, { INFRA_OPERATOR_IMAGES_DIR: a }).status, 0);
+  t.equal(cli(base, { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: a } }).status, 0);
   t.ok(existsSync(join(a!, 'rootfs-alp.ext4')), 'the env var picks the directory');
-  t.equal(cli([...base, '--images-dir', b!], { INFRA_OPERATOR_IMAGES_DIR: a }).status, 0);
+  t.equal(cli([...base, '--images-dir', b!], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: a } }).status, 0);
   t.ok(existsSync(join(b!, 'rootfs-alp.ext4')), '--images-dir wins over the env var');
   t.ok(existsSync(join(b!, 'rootfs-alp.json')), 'with its sidecar');
-  t.equal(cli([...base, '--images-dir', b!, '-o', join(c!, 'mine.ext4')], { INFRA_OPERATOR_IMAGES_DIR: a }).status, 0);
+  t.equal(cli([...base, '--images-dir', b!, '-o', join(c!, 'mine.ext4')], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: a } }).status, 0);
   t.ok(existsSync(join(c!, 'mine.ext4')), '--output wins over both');
 });
 
@@ -58,7 +55,7 @@ t.test('an unwritable images directory: advice to use sudo, --output or the env 
   chmodSync(dir, 0o755);
   const locked = join(dir, 'images');
   mkdirSync(locked, { mode: 0o755 });
-  const r = cli(['rootfs', 'from-docker', '-n', 'alp', '-i', `tar:${ALPINE_X86}`, '-s', '16', '--images-dir', locked, ...convert], {}, 'nobody');
+  const r = cli(['rootfs', 'from-docker', '-n', 'alp', '-i', `tar:${ALPINE_X86}`, '-s', '16', '--images-dir', locked, ...convert], { asUser: 'nobody' });
   t.equal(r.status, 1, { stderr: r.stderr });
   t.match(r.stderr, /Cannot write to .*images.*sudo.*--output.*INFRA_OPERATOR_IMAGES_DIR/);
 });

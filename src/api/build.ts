@@ -14,7 +14,7 @@ import { flatten, type FlattenResult } from '../layers/flatten.js';
 import { inventedTime, type DataSink, type Timestamp } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { imageFileName, resolveImagesDir } from '../store/paths.js';
+import { resolveImagePath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 
 export interface BuildOptions extends OpenImageOptions {
@@ -66,10 +66,9 @@ export interface BuildResult {
   timings: { pull: number; write: number; total: number };
 }
 
-/** `--output` > `--images-dir` > INFRA_OPERATOR_IMAGES_DIR > /srv/firecracker/images. */
+/** Where the image goes (see resolveImagePath), as an absolute path. */
 export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imagesDir' | 'env'>): string {
-  if (options.output) return resolve(options.output);
-  return resolve(resolveImagesDir({ imagesDir: options.imagesDir, env: options.env }), imageFileName(options.name));
+  return resolve(resolveImagePath(options.name, options));
 }
 
 /** Opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
@@ -95,7 +94,7 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
   const pulled = Date.now();
   emit({ type: 'step', step: 'create' });
   await checkFreeSpace(path, options.size);
-  const time = toolTime(image, options.env);
+  const time = inventedTime(options.env, image.created);
   const writer = await Ext4Writer.create(path, {
     size: options.size,
     contentKey: () => `${image.digest}\0${options.name}`,
@@ -170,16 +169,6 @@ function countingSink(writer: Ext4Writer, report: () => void): DataSink<Ext4Cont
     writeBuffer: (data) => writer.writeBuffer(data),
     release: (content) => writer.release(content),
   };
-}
-
-/**
- * Times the tool invents: SOURCE_DATE_EPOCH, else the image's creation time, else the
- * epoch — never the clock, so rebuilding gives the same bytes.
- */
-function toolTime(image: Image, env: NodeJS.ProcessEnv = process.env): Timestamp {
-  if (env.SOURCE_DATE_EPOCH !== undefined) return inventedTime(env);
-  const created = image.created ? Date.parse(image.created) : NaN;
-  return Number.isFinite(created) ? { sec: Math.floor(created / 1000), nsec: 0 } : inventedTime(env);
 }
 
 /**

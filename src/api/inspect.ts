@@ -1,8 +1,6 @@
 /** What an image is: its sidecar facts and what the filesystem itself says. */
-import { stat } from 'node:fs/promises';
-import { InfraError } from '../errors.js';
 import { readSuperblock, withImage, type SuperblockFacts } from '../ext4/reader.js';
-import { readSidecar, type Sidecar } from '../store/sidecar.js';
+import { readSidecar, sidecarDescribes, statImage, type Sidecar } from '../store/sidecar.js';
 
 export interface ImageInspection {
   path: string;
@@ -31,10 +29,7 @@ export interface ImageInspection {
 }
 
 export async function inspectImage(path: string): Promise<ImageInspection> {
-  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new InfraError('NOT_FOUND', `No image at ${path}; 'infra.operator rootfs list' shows the images there are.`);
-    throw new InfraError('DISK', `Cannot read ${path}: ${err.message}`, { cause: err });
-  });
+  const st = await statImage(path, "'infra.operator rootfs list' shows the images there are.");
   const sb = await readSuperblock(path);
   // Opening it proves libext2fs (not our writer) accepts the filesystem, beyond its magic.
   await withImage(path, async () => undefined);
@@ -58,6 +53,6 @@ export async function inspectImage(path: string): Promise<ImageInspection> {
       ...(sb.createdAt ? { createdAt: sb.createdAt } : {}),
       ...(sb.lastWrittenAt ? { lastWrittenAt: sb.lastWrittenAt } : {}),
     },
-    ...(sidecar ? { sidecar, sidecarStale: sidecar.size !== st.size || sidecar.imageMtimeMs !== st.mtimeMs } : {}),
+    ...(sidecar ? { sidecar, sidecarStale: !sidecarDescribes(sidecar, st) } : {}),
   };
 }

@@ -4,13 +4,13 @@
  * become holes; runs of blocks go out in one write; released files' blocks are reused.
  */
 import { InfraError } from '../errors.js';
+import { isZero } from '../io/zero.js';
 import type { DataSink, SparseRegion } from '../tree/tree.js';
 import type { BlockAllocator } from './allocator.js';
 import { BLOCK_SIZE } from './format.js';
 import type { ImageFile } from './image-file.js';
 import { Ext4Content } from './types.js';
 
-const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
 
 export class DataPlacement implements DataSink<Ext4Content> {
   private dataBytes = 0;
@@ -60,12 +60,12 @@ export class DataPlacement implements DataSink<Ext4Content> {
     const count = data.length / BLOCK_SIZE;
     let i = 0;
     while (i < count) {
-      if (isZeroBlock(data, i)) {
+      if (isZero(data, i * BLOCK_SIZE, BLOCK_SIZE)) {
         i++;
         continue;
       }
       let end = i + 1;
-      while (end < count && !isZeroBlock(data, end)) end++;
+      while (end < count && !isZero(data, end * BLOCK_SIZE, BLOCK_SIZE)) end++;
       while (i < end) {
         const [physical, length] = this.allocator.dataRun(end - i);
         // When the image is full, keep counting: finish() fails with the minimum size.
@@ -79,12 +79,6 @@ export class DataPlacement implements DataSink<Ext4Content> {
   }
 }
 
-function isZeroBlock(data: Buffer, index: number): boolean {
-  const off = index * BLOCK_SIZE;
-  // Most data blocks have a non-zero byte up front: decide cheaply before comparing all.
-  if (data[off] !== 0 || data[off + 1] !== 0 || data[off + 2] !== 0 || data[off + 3] !== 0) return false;
-  return data.compare(ZERO_BLOCK, 0, BLOCK_SIZE, off, off + BLOCK_SIZE) === 0;
-}
 
 async function* once(data: Buffer): AsyncGenerator<Buffer> {
   yield data;

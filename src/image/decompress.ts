@@ -1,9 +1,7 @@
 /**
- * Layer decompression (gzip, zstd or none, chosen by magic bytes) and sha256 digesting of
- * streams as they pass through. Everything streams: memory is bounded by the codecs'
- * windows, never by the layer size.
+ * Layer decompression (gzip, zstd or none, chosen by magic bytes). Everything streams:
+ * memory is bounded by the codecs' windows, never by the layer size.
  */
-import { createHash } from 'node:crypto';
 import { pipeline, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
@@ -214,23 +212,4 @@ function corrupt(what: string, detail: string): InfraError {
     'TAR',
     `${what} is truncated or corrupt (${detail}); download it again, or rebuild it if it came from a local file`,
   );
-}
-
-/** `sha256:<hex>` and the byte count of everything that passed through. */
-export type DigestCallback = (digest: string, size: number) => void;
-
-/**
- * Passes `source` through unchanged while hashing it; when the source ends, calls
- * `onDone` with the digest and size before reporting the end. A throw from `onDone`
- * (a digest mismatch) therefore fails whoever is reading, at the end of the data.
- */
-export async function* digestingStream(source: AsyncIterable<Buffer>, onDone: DigestCallback): AsyncGenerator<Buffer> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of source) {
-    hash.update(chunk);
-    size += chunk.length;
-    yield chunk;
-  }
-  onDone(`sha256:${hash.digest('hex')}`, size);
 }

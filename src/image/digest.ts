@@ -1,6 +1,7 @@
 /** Content digests (image-spec descriptor.md "Digests"): only sha256 is produced by registries we pull from. */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { InfraError } from '../errors.js';
+import { DigestCounter } from '../io/digest.js';
 
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 
@@ -27,21 +28,6 @@ export function sha256Digest(data: Buffer | string): string {
 /** Hex part of a sha256 digest (used as a file name). */
 export function digestHex(digest: string): string {
   return assertDigest(digest, 'blob').slice('sha256:'.length);
-}
-
-/** Counts and hashes bytes that pass through it. */
-export class DigestCounter {
-  private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
-
-  update(chunk: Buffer): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-  }
-
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
 }
 
 /**

@@ -7,7 +7,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InfraError, isInfraError } from '../errors.js';
 import { type Compression, decompress, detectCompression } from './decompress.js';
-import { DigestCounter, verified } from './digest.js';
+import { digestFile } from '../io/digest.js';
+import { fsError } from '../io/fs-errors.js';
+import { verified } from './digest.js';
 import type { ImageLayer } from './types.js';
 
 export interface FileLayerSpec {
@@ -60,7 +62,7 @@ export async function* readFileRange(file: string, offset: number, size: number,
   try {
     fd = openSync(file, 'r');
   } catch (err) {
-    throw new InfraError('INPUT', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, { path: file, action: 'read', code: 'INPUT' });
   }
   const poison = recycle && poisoning();
   const ring: Buffer[] = [];
@@ -124,11 +126,9 @@ async function* openVerified(spec: FileLayerSpec, name: string): AsyncIterable<B
   }
 }
 
-/** sha256 of `size` bytes of `file` from `offset`. */
+/** The digest of the blob of `size` bytes at `offset` of `file` (a file the user gave). */
 export async function fileRangeDigest(file: string, offset: number, size: number): Promise<string> {
-  const counter = new DigestCounter();
-  for await (const chunk of readFileRange(file, offset, size, true)) counter.update(chunk);
-  return counter.digest();
+  return (await digestFile(file, { offset, size }, 'INPUT')).digest();
 }
 
 /** Encrypted layers (ocicrypt) cannot be read without keys this tool does not take. */

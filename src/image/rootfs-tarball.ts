@@ -7,7 +7,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
-import { decompress, digestingStream } from './decompress.js';
+import { digesting } from '../io/digest.js';
+import { decompress } from './decompress.js';
 import { runtimeConfig } from './assemble.js';
 import { blobCompression, readFileRange } from './layer.js';
 import { MEDIA } from './media.js';
@@ -25,7 +26,7 @@ export async function openRootfsTarball(file: string, reference: string): Promis
     mediaType,
     size: info.size,
     open: () => {
-      const bytes = digestingStream(readFileRange(file, 0, info.size, true), (digest) => {
+      const bytes = digesting(readFileRange(file, 0, info.size, true), (digest) => {
         image.digest = digest;
         layer.digest = digest;
       });

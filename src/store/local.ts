@@ -1,7 +1,7 @@
 /** The rootfs images in a local images directory. */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InfraError } from '../errors.js';
+import { fsError } from '../io/fs-errors.js';
 import { nameFromImageFile } from './paths.js';
 import { readSidecar, type Sidecar } from './sidecar.js';
 
@@ -23,13 +23,12 @@ export async function listLocalImages(dir: string): Promise<LocalImage[]> {
   try {
     names = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new InfraError(
-        'NOT_FOUND',
-        `Images directory ${dir} does not exist; pass --images-dir or set INFRA_OPERATOR_IMAGES_DIR, or build an image first.`,
-      );
-    }
-    throw new InfraError('DISK', `Cannot read images directory ${dir}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, {
+      path: dir,
+      what: 'images directory',
+      action: 'read',
+      advice: { missing: `Images directory ${dir} does not exist; pass --images-dir or set INFRA_OPERATOR_IMAGES_DIR, or build an image first.` },
+    });
   }
   const images: LocalImage[] = [];
   for (const file of names) {

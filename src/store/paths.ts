@@ -46,15 +46,23 @@ export function assertImageName(name: string): void {
   }
 }
 
+export interface ImagePathOptions extends ImagesDirOptions {
+  /** `--output`: a file, or an existing directory to hold `rootfs-<name>.ext4`. */
+  output?: string;
+  /** The argument may also be a path: one with a `/` or ending in `.ext4` is taken as is. */
+  orPath?: boolean;
+}
+
 /**
- * Where the image for `name` goes: `--output` (a file, or an existing directory) >
- * the images directory (see resolveImagesDir), as `rootfs-<name>.ext4`.
+ * The image file for `image` (a name, or with `orPath` a path): `--output` > a path as
+ * given > `rootfs-<name>.ext4` in the images directory (see resolveImagesDir).
  */
-export function resolveImagePath(name: string, options: ImagesDirOptions & { output?: string } = {}): string {
+export function resolveImagePath(image: string, options: ImagePathOptions = {}): string {
   if (options.output) {
-    return isDirectory(options.output) ? join(options.output, imageFileName(name)) : options.output;
+    return isDirectory(options.output) ? join(options.output, imageFileName(image)) : options.output;
   }
-  return join(resolveImagesDir(options), imageFileName(name));
+  if (options.orPath && (image.includes('/') || image.endsWith(IMAGE_SUFFIX))) return image;
+  return join(resolveImagesDir(options), imageFileName(image));
 }
 
 /** `rootfs-python.ext4` → `rootfs-python.json` (any other name: `<name>.json`). */

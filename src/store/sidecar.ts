@@ -3,12 +3,16 @@
  * and uploaded beside it in S3: where the image came from and what it holds, so that
  * `list`, `inspect` and `upload` need not recompute it. Format documented in docs/store.md.
  */
+import { type Stats } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Platform } from '../image/types.js';
+import { digestFile } from '../io/digest.js';
+import { fsError } from '../io/fs-errors.js';
 import { sidecarPathFor } from './paths.js';
-import { sha256File } from './sha256.js';
+
+const NO_IMAGE_ADVICE = "build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'.";
 
 /** The sidecar file, version 1. Field names are the JSON keys. */
 export interface Sidecar {
@@ -44,7 +48,7 @@ export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedByte
  */
 export async function writeSidecar(imagePath: string, facts: SidecarFacts): Promise<Sidecar> {
   const before = await statImage(imagePath);
-  const sha256 = await sha256File(imagePath);
+  const sha256 = (await digestFile(imagePath)).hex();
   const after = await statImage(imagePath);
   if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
     throw new InfraError('DISK', `${imagePath} changed while it was being hashed; run the command again when nothing else writes it.`);
@@ -73,7 +77,7 @@ export async function writeSidecarFile(path: string, sidecar: Sidecar): Promise<
     await writeFile(temporary, `${JSON.stringify(sidecar, null, 2)}\n`);
     await rename(temporary, path);
   } catch (err) {
-    throw new InfraError('DISK', `Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, { path, action: 'write' });
   }
 }
 
@@ -85,7 +89,7 @@ export async function readSidecar(imagePath: string): Promise<Sidecar | undefine
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new InfraError('DISK', `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, { path, action: 'read' });
   }
   return parseSidecar(text, path);
 }
@@ -121,23 +125,25 @@ function sidecarProblem(value: unknown): string | undefined {
 }
 
 /**
- * The image's sha256: the sidecar's when it still describes this file (same size and
- * mtime), else computed now.
+ * Whether `sidecar` still describes the image file (same size, and same mtime when the
+ * file has one: an S3 object's is not the file's): only then is its sha256 the file's.
  */
-export async function imageSha256(imagePath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
-  const st = await statImage(imagePath);
-  if (sidecar && sidecar.size === st.size && sidecar.imageMtimeMs === st.mtimeMs) return { sha256: sidecar.sha256, fromSidecar: true };
-  return { sha256: await sha256File(imagePath), fromSidecar: false };
+export function sidecarDescribes(sidecar: Sidecar, file: { size: number; mtimeMs?: number }): boolean {
+  return sidecar.size === file.size && (file.mtimeMs === undefined || sidecar.imageMtimeMs === file.mtimeMs);
 }
 
-async function statImage(imagePath: string): Promise<{ size: number; mtimeMs: number }> {
+/** The image's sha256: the sidecar's when it still describes this file, else computed now. */
+export async function imageSha256(imagePath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
+  const st = await statImage(imagePath);
+  if (sidecar && sidecarDescribes(sidecar, st)) return { sha256: sidecar.sha256, fromSidecar: true };
+  return { sha256: (await digestFile(imagePath)).hex(), fromSidecar: false };
+}
+
+/** The image's stats (size, mtime); NOT_FOUND, ending with `missingAdvice`, when there is none. */
+export async function statImage(imagePath: string, missingAdvice = NO_IMAGE_ADVICE): Promise<Stats> {
   try {
-    const st = await stat(imagePath);
-    return { size: st.size, mtimeMs: st.mtimeMs };
+    return await stat(imagePath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new InfraError('NOT_FOUND', `No image at ${imagePath}; build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'.`);
-    }
-    throw new InfraError('DISK', `Cannot read ${imagePath}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, { path: imagePath, action: 'read', advice: { missing: `No image at ${imagePath}; ${missingAdvice}` } });
   }
 }

@@ -106,11 +106,16 @@ export function toolMeta(mode: number, time: Timestamp): InodeMeta {
   return { mode, uid: 0, gid: 0, atime: time, mtime: time, ctime: time, xattrs: new Map() };
 }
 
-/** The time the tool stamps on what it invents: SOURCE_DATE_EPOCH, else the epoch. */
-export function inventedTime(env: NodeJS.ProcessEnv = process.env): Timestamp {
+/**
+ * The time the tool stamps on what it invents: SOURCE_DATE_EPOCH (a malformed one means
+ * the epoch), else `created` (the image's ISO 8601 creation time), else the epoch. Never
+ * the clock, so rebuilding gives the same bytes.
+ */
+export function inventedTime(env: NodeJS.ProcessEnv = process.env, created?: string): Timestamp {
   const raw = env.SOURCE_DATE_EPOCH;
-  if (raw !== undefined && /^-?\d+$/.test(raw.trim())) return { sec: Number(raw.trim()), nsec: 0 };
-  return { sec: 0, nsec: 0 };
+  if (raw !== undefined) return /^-?\d+$/.test(raw.trim()) ? { sec: Number(raw.trim()), nsec: 0 } : { sec: 0, nsec: 0 };
+  const ms = created === undefined ? NaN : Date.parse(created);
+  return Number.isFinite(ms) ? { sec: Math.floor(ms / 1000), nsec: 0 } : { sec: 0, nsec: 0 };
 }
 
 /** A fresh tree: the root directory, 0755 root:root. */

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, alpineDir, bootableImage, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, alpineDir, bootableImage, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -28,9 +29,9 @@ t.test('alpine with busybox init runs a sh job', async (t) => {
   const before = sha256(image);
 
   const code = 'echo "hello $GREETING"; pwd; hostname; cat /proc/1/comm; id -un; printf "tab\\there\\n" >&2; exit 0';
-  const run = await runCli(['rootfs', 'run', image, '--code', code, '--lang', 'sh', '--timeout', '20', '--console'], 300_000);
-  if (run.code !== 0) t.comment(run.stderr.slice(-3000));
-  t.equal(run.code, 0, 'exit code');
+  const run = await runCli(['rootfs', 'run', image, '--code', code, '--lang', 'sh', '--timeout', '20', '--console'], { timeoutMs: 300_000 });
+  if (run.status !== 0) t.comment(run.stderr.slice(-3000));
+  t.equal(run.status, 0, 'exit code');
   const result = JSON.parse(run.stdout) as Record<string, unknown>;
   t.match(result.trace_id, /^tr-\d{19}$/);
   t.equal(result.status, 'success');

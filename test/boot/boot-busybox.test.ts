@@ -4,7 +4,8 @@
  */
 import t from 'tap';
 import { prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, bootableImage, busyboxOnlyDir, isStaticElf, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, bootableImage, busyboxOnlyDir, isStaticElf, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 
 t.test('busybox-only image: BusyBox init, job timeout', async (t) => {
   if (!prerequisites(t, { tools: [...BOOT_TOOLS, 'busybox'], files: ['/bin/busybox', ...kernelFiles()] })) return;
@@ -18,9 +19,9 @@ t.test('busybox-only image: BusyBox init, job timeout', async (t) => {
   t.ok(report.written.includes('/sbin/init -> /bin/busybox'));
 
   const started = Date.now();
-  const run = await runCli(['rootfs', 'run', image, '--code', 'echo before; sleep 60; echo after', '--timeout', '3', '--console'], 300_000);
-  if (run.code !== 1) t.comment(run.stderr.slice(-3000));
-  t.equal(run.code, 1, 'a timed-out job exits 1');
+  const run = await runCli(['rootfs', 'run', image, '--code', 'echo before; sleep 60; echo after', '--timeout', '3', '--console'], { timeoutMs: 300_000 });
+  if (run.status !== 1) t.comment(run.stderr.slice(-3000));
+  t.equal(run.status, 1, 'a timed-out job exits 1');
   const result = JSON.parse(run.stdout) as Record<string, unknown>;
   t.equal(result.status, 'timeout');
   t.equal(result.stdout, 'before\n');

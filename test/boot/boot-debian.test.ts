@@ -7,7 +7,8 @@
  */
 import t from 'tap';
 import { prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, bootableImage, debianMinbaseDir, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, bootableImage, debianMinbaseDir, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 
 t.test('debian minbase with the minimal init', async (t) => {
   if (!prerequisites(t, { tools: [...BOOT_TOOLS, 'debootstrap'], files: kernelFiles() })) return;
@@ -27,9 +28,9 @@ t.test('debian minbase with the minimal init', async (t) => {
     'cat /sys/class/net/lo/operstate',
     'printf "caf\\303\\251 \\001\\n"',
   ].join('; ');
-  const ok = await runCli(['rootfs', 'run', image, '--code', code, '--timeout', '30', '--console'], 300_000);
-  if (ok.code !== 0) t.comment(ok.stderr.slice(-3000));
-  t.equal(ok.code, 0, 'exit code');
+  const ok = await runCli(['rootfs', 'run', image, '--code', code, '--timeout', '30', '--console'], { timeoutMs: 300_000 });
+  if (ok.status !== 0) t.comment(ok.stderr.slice(-3000));
+  t.equal(ok.status, 0, 'exit code');
   const result = JSON.parse(ok.stdout) as Record<string, unknown>;
   t.equal(result.status, 'success');
   t.equal(result.stdout, 'nobody\n/var/tmp\nC.UTF-8\n/bin/sh /sbin/init \n1\nunknown\ncafé \u0001\n');

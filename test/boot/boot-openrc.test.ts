@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, bootableImage, debianMinbaseDir, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, bootableImage, debianMinbaseDir, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 
 t.test('debian with openrc', async (t) => {
   if (!prerequisites(t, { tools: [...BOOT_TOOLS, 'debootstrap'], files: kernelFiles() })) return;
@@ -14,9 +15,9 @@ t.test('debian with openrc', async (t) => {
   t.equal(report.init, 'openrc');
   t.equal(report.serviceDetail, '/etc/init.d/S99guest (OpenRC, default runlevel)');
 
-  const run = await runCli(['rootfs', 'run', image, '--code', 'echo from openrc; rc-status --runlevel', '--timeout', '30', '--console'], 300_000);
-  if (run.code !== 0) t.comment(run.stderr.slice(-3000));
-  t.equal(run.code, 0, 'exit code');
+  const run = await runCli(['rootfs', 'run', image, '--code', 'echo from openrc; rc-status --runlevel', '--timeout', '30', '--console'], { timeoutMs: 300_000 });
+  if (run.status !== 0) t.comment(run.stderr.slice(-3000));
+  t.equal(run.status, 0, 'exit code');
   const result = JSON.parse(run.stdout) as Record<string, unknown>;
   t.equal(result.status, 'success');
   t.equal(result.stdout, 'from openrc\ndefault\n');

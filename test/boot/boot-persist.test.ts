@@ -4,16 +4,15 @@
  * replays the journal), and after that clean power-off e2fsck -fn finds nothing to fix.
  */
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
-import { CLI, fsck, prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, bootableImage, busyboxOnlyDir, isStaticElf, kernelFiles, runCli } from '../helpers/boot.js';
+import { execFileSync } from 'node:child_process';
+import { fsck, prerequisites, tempDir } from '../helpers/env.js';
+import { BOOT_TOOLS, bootableImage, busyboxOnlyDir, isStaticElf, kernelFiles } from '../helpers/boot.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { READY_LINE } from '../../src/guest/protocol.js';
 
 /** Starts `rootfs run` and resolves once the guest has been writing for a while. */
-function startWriter(image: string, code: string): Promise<{ cli: ReturnType<typeof spawn>; console: () => string }> {
-  const cli = spawn(process.execPath, [CLI, 'rootfs', 'run', image, '--persist', '--console', '--timeout', '600', '--code', code], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function startWriter(image: string, code: string): Promise<{ cli: ReturnType<typeof spawnCli>; console: () => string }> {
+  const cli = spawnCli(['rootfs', 'run', image, '--persist', '--console', '--timeout', '600', '--code', code]);
   let text = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the guest did not start writing within 240 s:\n${text.slice(-2000)}`)), 240_000);
@@ -49,9 +48,9 @@ t.test('SIGKILL while the guest writes, then reboot: the filesystem is clean', a
   const features = execFileSync('dumpe2fs', ['-h', image], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
   t.match(features, /^Filesystem features:.*needs_recovery/m, 'the kill left the journal to replay (a real crash, on the image itself)');
 
-  const after = await runCli(['rootfs', 'run', image, '--persist', '--code', 'cat /root/data/count; ls /root/data | wc -l', '--timeout', '30', '--console'], 300_000);
-  if (after.code !== 0) t.comment(after.stderr.slice(-3000));
-  t.equal(after.code, 0, 'the image boots again');
+  const after = await runCli(['rootfs', 'run', image, '--persist', '--code', 'cat /root/data/count; ls /root/data | wc -l', '--timeout', '30', '--console'], { timeoutMs: 300_000 });
+  if (after.status !== 0) t.comment(after.stderr.slice(-3000));
+  t.equal(after.status, 0, 'the image boots again');
   const result = JSON.parse(after.stdout) as { stdout: string };
   const [count, files] = result.stdout.trim().split('\n').map(Number);
   t.ok(count! >= 1, `the guest had written ${count} rounds before the kill`);

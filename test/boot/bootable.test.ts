@@ -15,8 +15,8 @@ import { GUEST_PATHS, hostnameFor, imageEnv } from '../../src/boot/files.js';
 import { GUEST_RUNNER_SCRIPT } from '../../src/guest/runner-script.js';
 import { TreeEditor, lookup, resolvePath } from '../../src/tree/edit.js';
 import { ALPINE_X86, prerequisites, tempDir, which } from '../helpers/env.js';
-import { DEFAULT_CONFIG, MemorySink, TEST_TIME, alpineDir, loadTree } from '../helpers/boot.js';
-import type { TestContent } from '../helpers/boot.js';
+import { DEFAULT_CONFIG, TEST_TIME, alpineDir, loadTree } from '../helpers/boot.js';
+import { contentBytes, MemorySink } from '../helpers/memory-sink.js';
 
 const options = (extra: Partial<BootOptions> = {}): BootOptions => ({
   init: 'auto',
@@ -30,7 +30,7 @@ const options = (extra: Partial<BootOptions> = {}): BootOptions => ({
 function text(root: DirInode, path: string): string {
   const inode = lookup(root, path);
   if (inode?.kind !== 'file') throw new Error(`${path} is not a file`);
-  return ((inode as FileInode).content as TestContent).data!.toString('utf8');
+  return contentBytes((inode as FileInode).content).toString('utf8');
 }
 
 function linkTarget(root: DirInode, path: string): string | undefined {
@@ -122,10 +122,11 @@ t.test('openrc: service in the default runlevel, early services linked', async (
 t.test('openrc asked of an image without it, and images without /bin/sh', async (t) => {
   const root = await alpineTree(t);
   if (!root) return;
-  await t.rejects(makeBootable(root, new MemorySink(), options({ init: 'openrc' })), { code: 'ROOTFS', message: /no OpenRC/ });
+  const sink = new MemorySink();
+  await t.rejects(makeBootable(root, sink, options({ init: 'openrc' })), { code: 'ROOTFS', message: /no OpenRC/ });
   (lookup(root, '/bin') as DirInode).children.delete('sh');
-  await t.rejects(makeBootable(root, new MemorySink(), options()), { code: 'ROOTFS', message: /no \/bin\/sh.*--init none.*--guest-runner/ });
-  const report = await makeBootable(root, new MemorySink(), options({ init: 'none', guestRunner: 'none' }));
+  await t.rejects(makeBootable(root, sink, options()), { code: 'ROOTFS', message: /no \/bin\/sh.*--init none.*--guest-runner/ });
+  const report = await makeBootable(root, sink, options({ init: 'none', guestRunner: 'none' }));
   t.equal(report.init, 'none');
 });
 
@@ -134,13 +135,14 @@ t.test('a custom guest runner is installed with its arguments', async (t) => {
   if (!root) return;
   const binary = join(tempDir(t), 'runner');
   writeFileSync(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
-  const report = await makeBootable(root, new MemorySink(), options({ init: 'busybox', guestRunner: binary, guestArgs: ['serve', '--port', '52'] }));
+  const sink = new MemorySink();
+  const report = await makeBootable(root, sink, options({ init: 'busybox', guestRunner: binary, guestArgs: ['serve', '--port', '52'] }));
   t.equal(report.runner, 'custom');
   const runner = lookup(root, GUEST_PATHS.runner) as FileInode;
-  t.same((runner.content as TestContent).data, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
+  t.same(contentBytes(runner.content), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
   t.equal(runner.mode, 0o755);
   t.match(text(root, GUEST_PATHS.service), /'\/usr\/local\/bin\/infra\.operator' 'serve' '--port' '52' </);
-  await t.rejects(makeBootable(root, new MemorySink(), options({ guestRunner: join(tempDir(t), 'missing') })), { code: 'INPUT' });
+  await t.rejects(makeBootable(root, sink, options({ guestRunner: join(tempDir(t), 'missing') })), { code: 'INPUT' });
 });
 
 t.test('image.env is safe to source in dash, bash and busybox sh', async (t) => {

@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { assertClean } from '../helpers/image.js';
-import { BOOT_TOOLS, busyboxOnlyDir, debianMinbaseDir, isStaticElf, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, busyboxOnlyDir, debianMinbaseDir, isStaticElf, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 import { LayoutWriter, pushLayout } from '../helpers/oci-build.js';
 import { startRegistry } from '../helpers/registry.js';
 
@@ -75,15 +76,15 @@ t.test('from-docker from the registry, then rootfs run: Alpine, Debian minbase, 
   execFileSync('mkdir', ['-p', env.INFRA_OPERATOR_IMAGES_DIR]);
   for (const c of cases) {
     await t.test(c.name, async (t) => {
-      const built = await runCli(['rootfs', 'from-docker', '-n', c.name, '-i', `${registry.host}/boot/${c.name}:latest`, '-s', 'auto', '--json'], 300_000, env);
-      t.equal(built.code, 0, 'built', { stderr: built.stderr.slice(-2000) });
+      const built = await runCli(['rootfs', 'from-docker', '-n', c.name, '-i', `${registry.host}/boot/${c.name}:latest`, '-s', 'auto', '--json'], { timeoutMs: 300_000, env });
+      t.equal(built.status, 0, 'built', { stderr: built.stderr.slice(-2000) });
       const doc = JSON.parse(built.stdout) as { path: string; boot: { init: string; service: string } };
       t.equal(doc.boot.init, c.init, `init ${c.init} chosen`);
       t.equal(doc.boot.service, '/etc/init.d/S99guest');
       assertClean(t, doc.path, scratch);
-      const run = await runCli(['rootfs', 'run', c.name, '--code', c.code, '--timeout', '30', '--console'], 400_000, env);
-      if (run.code !== 0) t.comment(run.stderr.slice(-3000));
-      t.equal(run.code, 0, 'the job ran and succeeded');
+      const run = await runCli(['rootfs', 'run', c.name, '--code', c.code, '--timeout', '30', '--console'], { timeoutMs: 400_000, env });
+      if (run.status !== 0) t.comment(run.stderr.slice(-3000));
+      t.equal(run.status, 0, 'the job ran and succeeded');
       const result = JSON.parse(run.stdout) as Record<string, unknown>;
       t.equal(result.status, 'success');
       t.equal(result.exitCode, 0);

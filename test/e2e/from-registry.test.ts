@@ -5,10 +5,11 @@
  * `umoci raw unpack` makes of the same image, entry by entry, read back by the kernel.
  */
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, symlinkSync, linkSync, chmodSync, chownSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ALPINE_ARM, ALPINE_X86, CLI, mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { ALPINE_ARM, ALPINE_X86, mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { cli } from '../helpers/cli.js';
 import { assertClean, cat } from '../helpers/image.js';
 import { assertSameTree, describeTree } from '../helpers/compare.js';
 import { LayoutWriter, pushLayout } from '../helpers/oci-build.js';
@@ -21,7 +22,7 @@ const NEEDS = {
 };
 
 function fromDocker(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [CLI, 'rootfs', 'from-docker', ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
+  return cli(['rootfs', 'from-docker', ...args], { env: { ...process.env, ...env }, timeoutMs: 300_000 });
 }
 
 /** e_machine of an ELF file (offset 18, little-endian): 0x3e x86-64, 0xb7 aarch64. */

@@ -3,23 +3,20 @@
  * with what GNU tar extracts from the same tarball, and the CLI's behaviour around it.
  */
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { ALPINE_X86, CLI, mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { ALPINE_X86, mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { cli } from '../helpers/cli.js';
 import { assertClean, stat } from '../helpers/image.js';
 import { assertSameTree, describeTree } from '../helpers/compare.js';
 
 const NEEDS = { tools: ['e2fsck', 'debugfs', 'tar'], files: [ALPINE_X86] };
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
-}
-
 function convert(input: string, output: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
-  return cli(['rootfs', 'from-docker', '-n', 'alpine', '-i', `tar:${input}`, '-s', '64', '-o', output, '--init', 'none', '--guest-runner', 'none', ...extra], env);
+  return cli(['rootfs', 'from-docker', '-n', 'alpine', '-i', `tar:${input}`, '-s', '64', '-o', output, '--init', 'none', '--guest-runner', 'none', ...extra], { env: { ...process.env, ...env } });
 }
 
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');

@@ -9,7 +9,8 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { linkSync, lchownSync, lstatSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { mountReadOnly, prerequisites, tempDir } from '../helpers/env.js';
+import { cli } from '../helpers/cli.js';
 import { assertClean } from '../helpers/image.js';
 import { assertSameTree, describeTree } from '../helpers/compare.js';
 
@@ -130,7 +131,7 @@ t.test(`random trees (seed ${SEED}, ${ITERATIONS} iterations) survive tar → ex
     const tar = join(dir, 'tree.tar');
     execFileSync('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-cf', tar, '-C', tree, '.']);
     const img = join(dir, 'tree.ext4');
-    const r = spawnSync(process.execPath, [CLI, 'rootfs', 'from-docker', '-q', '-n', 'gen', '-i', `tar:${tar}`, '-s', 'auto', '-o', img, '--init', 'none', '--guest-runner', 'none'], { encoding: 'utf8', timeout: 120_000 });
+    const r = cli(['rootfs', 'from-docker', '-q', '-n', 'gen', '-i', `tar:${tar}`, '-s', 'auto', '-o', img, '--init', 'none', '--guest-runner', 'none']);
     t.equal(r.status, 0, `seed ${seed}: converted`, { stderr: r.stderr });
     if (r.status !== 0) continue;
     assertClean(t, img, dir);

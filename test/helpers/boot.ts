@@ -4,7 +4,7 @@
  * makeBootable, written back to a directory and turned into ext4 by `mke2fs -d` (until
  * the project's own ext4 writer is used here), then booted by the real CLI.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync, readdirSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import {
   chmod,
@@ -24,31 +24,13 @@ import type { BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeDir } from '../../src/tree/tree.js';
-import type { DataSink, DirInode, FileContent, Inode, InodeMeta, Timestamp } from '../../src/tree/tree.js';
+import type { DataSink, DirInode, Inode, InodeMeta, Timestamp } from '../../src/tree/tree.js';
 import { Ext4Writer } from '../../src/ext4/writer.js';
 import { makeBootable } from '../../src/boot/bootable.js';
 import type { BootOptions, BootReport } from '../../src/boot/bootable.js';
-import { ALPINE_X86, CLI, which } from './env.js';
-
-/** File bytes of a test tree: a file on the host (hard-linked when written) or a buffer. */
-export interface TestContent extends FileContent {
-  source?: string;
-  data?: Buffer;
-}
-
-export class MemorySink implements DataSink {
-  async writeFile(body: AsyncIterable<Buffer>, size: number): Promise<FileContent> {
-    const parts: Buffer[] = [];
-    for await (const part of body) parts.push(part);
-    return { size, data: Buffer.concat(parts) } as TestContent;
-  }
-
-  async writeBuffer(data: Buffer): Promise<FileContent> {
-    return { size: data.length, data } as TestContent;
-  }
-
-  release(_content: FileContent): void {}
-}
+import { ALPINE_X86 } from './env.js';
+import { contentBytes, hostFile, isHostContent, MemorySink } from './memory-sink.js';
+import { makeExt4 } from './mke2fs.js';
 
 function metaOf(st: BigIntStats): InodeMeta {
   const ts = (ns: bigint): Timestamp => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
@@ -66,7 +48,7 @@ function metaOf(st: BigIntStats): InodeMeta {
 /**
  * Reads a host directory into a tree (hard links kept as shared inodes). File bytes are
  * streamed into `sink` when given (the ext4 writer); otherwise the tree refers to the
- * host files (see materialize).
+ * host files (`hostFile`, see materialize).
  */
 export async function loadTree(dir: string, sink?: DataSink): Promise<DirInode> {
   const rootStat = await lstat(dir, { bigint: true });
@@ -89,7 +71,7 @@ export async function loadTree(dir: string, sink?: DataSink): Promise<DirInode> 
           inode = known;
         } else {
           const size = Number(st.size);
-          const content = sink ? await sink.writeFile(createReadStream(full), size) : ({ size, source: full } as TestContent);
+          const content = sink ? await sink.writeFile(createReadStream(full), size) : hostFile(full, size);
           inode = { kind: 'file', ...meta, content };
           seen.set(key, inode);
         }
@@ -137,9 +119,9 @@ export async function materialize(root: DirInode, out: string): Promise<void> {
           await put(inode, full);
           break;
         case 'file': {
-          const content = inode.content as TestContent;
-          if (content.data !== undefined) await writeFile(full, content.data);
-          else await link(content.source!, full);
+          const content = inode.content;
+          if (isHostContent(content)) await link(content.source, full);
+          else await writeFile(full, contentBytes(content));
           written.set(inode, full);
           break;
         }
@@ -162,14 +144,6 @@ export async function materialize(root: DirInode, out: string): Promise<void> {
   await mkdir(out, { recursive: true });
   await put(root, out);
   await setMeta(out, root);
-}
-
-/** mke2fs -t ext4 -d: the judge-made image until the project's writer is used here. */
-export function makeExt4(dir: string, image: string, sizeMb: number): void {
-  execFileSync(which('mke2fs') ?? 'mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'rootfs', '-d', dir, image, `${sizeMb}M`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 180_000,
-  });
 }
 
 export const TEST_TIME: Timestamp = { sec: 1_700_000_000, nsec: 0 };
@@ -217,7 +191,7 @@ export async function bootableImage(
   const report = await boot(tree, new MemorySink());
   const staged = join(workDir, 'staged');
   await materialize(tree, staged);
-  makeExt4(staged, image, sizeMb);
+  makeExt4(image, sizeMb, staged);
   rmSync(staged, { recursive: true, force: true });
   return { image, report };
 }
@@ -286,28 +260,6 @@ export function debianMinbaseDir(include: string[] = []): string {
     if (!existsSync(done)) throw err;
   }
   return done;
-}
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI (bin/infra.operator.js) with a hard timeout. */
-export function runCli(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** Tools every boot test needs. */

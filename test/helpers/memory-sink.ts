@@ -2,7 +2,11 @@
  * An in-memory DataSink (a test double of the interface the ext4 writer implements): keeps
  * file bytes in Buffers and checks releases, so tests can assert that every content is
  * released exactly once, only when no name in the tree references it any more.
+ *
+ * A tree loaded from a host directory (see loadTree in boot.ts) refers to the host's files
+ * instead (`hostFile`): those are not the sink's, and releasing one only records it.
  */
+import { readFileSync } from 'node:fs';
 import type { DataSink, DirInode, FileContent, SparseRegion } from '../../src/tree/tree.js';
 
 export interface MemoryContent extends FileContent {
@@ -12,11 +16,38 @@ export interface MemoryContent extends FileContent {
   readonly sparse?: readonly SparseRegion[];
 }
 
+/** A file's bytes left in a host file, read when asked for. */
+export interface HostContent extends FileContent {
+  readonly source: string;
+}
+
+export function hostFile(source: string, size: number): HostContent {
+  return { size, source };
+}
+
+export function isHostContent(content: FileContent): content is HostContent {
+  return typeof (content as Partial<HostContent>).source === 'string';
+}
+
+/** The apparent bytes of a content of a MemorySink, or of a host file: sparse regions placed, holes as zeros. */
+export function contentBytes(content: FileContent): Buffer {
+  if (isHostContent(content)) return readFileSync(content.source);
+  const { stored, sparse, size } = content as MemoryContent;
+  if (!sparse) return stored;
+  const out = Buffer.alloc(size);
+  let from = 0;
+  for (const region of sparse) {
+    stored.copy(out, region.offset, from, from + region.length);
+    from += region.length;
+  }
+  return out;
+}
+
 export class MemorySink implements DataSink {
   private nextId = 1;
   private readonly live = new Set<MemoryContent>();
   /** In release order. */
-  readonly released: MemoryContent[] = [];
+  readonly released: FileContent[] = [];
 
   async writeFile(body: AsyncIterable<Buffer>, size: number, sparse?: readonly SparseRegion[]): Promise<FileContent> {
     const chunks: Buffer[] = [];
@@ -32,6 +63,10 @@ export class MemorySink implements DataSink {
   }
 
   release(content: FileContent): void {
+    if (isHostContent(content)) {
+      this.released.push(content);
+      return;
+    }
     const known = content as MemoryContent;
     if (!this.live.has(known)) throw new Error(`MemorySink: release of content ${known.id} that is not live (released twice?)`);
     this.live.delete(known);
@@ -40,19 +75,12 @@ export class MemorySink implements DataSink {
 
   /** The file's apparent bytes: sparse regions placed, holes as zeros. */
   bytes(content: FileContent): Buffer {
-    const { stored, sparse, size } = content as MemoryContent;
-    if (!sparse) return stored;
-    const out = Buffer.alloc(size);
-    let from = 0;
-    for (const region of sparse) {
-      stored.copy(out, region.offset, from, from + region.length);
-      from += region.length;
-    }
-    return out;
+    return contentBytes(content);
   }
 
   /** `length` apparent bytes from `offset`, without materialising a huge sparse file. */
   slice(content: FileContent, offset: number, length: number): Buffer {
+    if (isHostContent(content)) return contentBytes(content).subarray(offset, offset + length);
     const { stored, sparse } = content as MemoryContent;
     if (!sparse) return stored.subarray(offset, offset + length);
     const out = Buffer.alloc(length);
@@ -67,7 +95,7 @@ export class MemorySink implements DataSink {
   }
 
   text(content: FileContent): string {
-    return this.bytes(content).toString('latin1');
+    return contentBytes(content).toString('latin1');
   }
 
   liveCount(): number {
@@ -84,7 +112,7 @@ export class MemorySink implements DataSink {
     while (pending.length > 0) {
       for (const child of pending.pop()!.children.values()) {
         if (child.kind === 'dir') pending.push(child);
-        else if (child.kind === 'file') inTree.add(child.content as MemoryContent);
+        else if (child.kind === 'file' && !isHostContent(child.content)) inTree.add(child.content as MemoryContent);
       }
     }
     const problems: string[] = [];

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { decompress, detectCompression, digestingStream } from '../../src/image/decompress.js';
+import { decompress, detectCompression } from '../../src/image/decompress.js';
+import { digesting } from '../../src/io/digest.js';
 import { readTar } from '../../src/tar/reader.js';
 import { InfraError } from '../../src/errors.js';
 import { prerequisites } from '../helpers/env.js';
@@ -182,19 +183,19 @@ t.test('decompression streams: output flows before the input is consumed', async
   }
 });
 
-t.test('digestingStream: blob digest and DiffID in one pass', async (t) => {
+t.test('digesting: blob digest and DiffID in one pass', async (t) => {
   if (!prerequisites(t, { tools: ['gzip'] })) return;
   const withGarbage = Buffer.concat([layer, Buffer.alloc(10_000), Buffer.from('junk after the end')]);
   const gz = tool('gzip', ['-c'], withGarbage);
   const seen: Record<string, [string, number]> = {};
-  const blob = digestingStream(chunked(gz, 8192), (digest, size) => (seen.blob = [digest, size]));
-  const diff = digestingStream(decompress(blob), (digest, size) => (seen.diff = [digest, size]));
+  const blob = digesting(chunked(gz, 8192), (digest, size) => (seen.blob = [digest, size]));
+  const diff = digesting(decompress(blob), (digest, size) => (seen.diff = [digest, size]));
   const members = await readAll(readTar(diff));
   t.equal(members.length, 4);
   t.same(seen.blob, [sha256(gz), gz.length], 'compressed digest and size');
   t.same(seen.diff, [sha256(withGarbage), withGarbage.length], 'DiffID covers the bytes after the tar end');
 
-  const mismatch = digestingStream(chunked(layer, 8192), (digest) => {
+  const mismatch = digesting(chunked(layer, 8192), (digest) => {
     if (digest !== 'sha256:0000') throw new InfraError('INTEGRITY', `layer digest is ${digest}, expected sha256:0000`);
   });
   await t.rejects(readAll(readTar(mismatch)), { code: 'INTEGRITY' }, 'a throwing onDone fails the reader');

@@ -8,7 +8,9 @@ import { resolveImagePath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR 
 import { imageSha256, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
 import { readSuperblock, withImage } from '../../src/ext4/reader.js';
 import { inspectImage } from '../../src/api/inspect.js';
-import { cli, cliBytes, dumpe2fs, makeExt4, MIB, sha256Of } from './fixtures.js';
+import { cli, cliBytes } from '../helpers/cli.js';
+import { makeExt4, specTree } from '../helpers/mke2fs.js';
+import { dumpe2fs, MIB, sha256Of } from './fixtures.js';
 
 const TOOLS = { tools: ['mke2fs', 'dumpe2fs', 'truncate'] };
 const PYTHON_FACTS = {
@@ -38,7 +40,7 @@ t.test('sidecar: written beside the image, sha256 trusted only while size and mt
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-python.ext4');
-  makeExt4(image, 16, { 'etc/hostname': 'python\n' }, dir);
+  makeExt4(image, 16, specTree({ 'etc/hostname': 'python\n' }, dir));
   const written = await writeSidecar(image, PYTHON_FACTS);
   const st = statSync(image);
   t.equal(written.sha256, await sha256Of(image));
@@ -64,7 +66,7 @@ t.test('superblock reader agrees with dumpe2fs', async (t) => {
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-go.ext4');
-  makeExt4(image, 40, { 'usr/bin/blob': randomBytes(3 * MIB), 'etc/os-release': 'ID=test\n' }, dir);
+  makeExt4(image, 40, specTree({ 'usr/bin/blob': randomBytes(3 * MIB), 'etc/os-release': 'ID=test\n' }, dir));
   const sb = await readSuperblock(image);
   const d = dumpe2fs(image);
   t.equal(sb.uuid, d.get('Filesystem UUID'));
@@ -86,9 +88,9 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const scratch = tempDir(t);
-  makeExt4(join(dir, 'rootfs-python.ext4'), 150, { 'etc/hostname': 'python\n' }, scratch);
-  makeExt4(join(dir, 'rootfs-nodejs.ext4'), 200, { 'etc/hostname': 'nodejs\n' }, scratch);
-  makeExt4(join(dir, 'rootfs-go.ext4'), 300, {}, scratch);
+  makeExt4(join(dir, 'rootfs-python.ext4'), 150, specTree({ 'etc/hostname': 'python\n' }, scratch));
+  makeExt4(join(dir, 'rootfs-nodejs.ext4'), 200, specTree({ 'etc/hostname': 'nodejs\n' }, scratch));
+  makeExt4(join(dir, 'rootfs-go.ext4'), 300, specTree({}, scratch));
   await writeSidecar(join(dir, 'rootfs-python.ext4'), PYTHON_FACTS);
   writeFileSync(join(dir, 'rootfs-nodejs.json'), '{"broken": ');
   writeFileSync(join(dir, 'notes.txt'), 'not an image');
@@ -108,7 +110,7 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
   );
   t.match(r.stderr, /Warning: .*rootfs-nodejs\.json is not valid JSON/, 'a broken sidecar is reported, the image still listed');
 
-  const viaEnv = cli(['rootfs', 'list', '--json'], { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir });
+  const viaEnv = cli(['rootfs', 'list', '--json'], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir } });
   t.equal(viaEnv.status, 0, viaEnv.stderr);
   const listed = JSON.parse(viaEnv.stdout) as Record<string, unknown>[];
   t.same(listed.map((i) => i.name), ['go', 'nodejs', 'python']);
@@ -134,7 +136,7 @@ t.test('rootfs inspect: sidecar facts, superblock facts, --ls and --cat through 
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-python.ext4');
   const blob = randomBytes(3 * MIB + 17);
-  makeExt4(image, 64, { 'etc/hostname': 'python\n', 'usr/bin/blob': blob, 'bin/sh': { symlink: '/usr/bin/blob' } }, dir);
+  makeExt4(image, 64, specTree({ 'etc/hostname': 'python\n', 'usr/bin/blob': blob, 'bin/sh': { symlink: '/usr/bin/blob' } }, dir), 'testvol');
   const d = dumpe2fs(image);
   const blockSize = Number(d.get('Block size'));
 
@@ -189,7 +191,7 @@ t.test('the libext2fs reader: listings, file bytes and errors, without the CLI',
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-x.ext4');
-  makeExt4(image, 16, { 'etc/hostname': 'x\n', 'etc/motd': '', 'usr/bin/sh': 'shell', bin: { symlink: 'usr/bin' } }, dir);
+  makeExt4(image, 16, specTree({ 'etc/hostname': 'x\n', 'etc/motd': '', 'usr/bin/sh': 'shell', bin: { symlink: 'usr/bin' } }, dir));
   const before = await sha256Of(image);
   const mtimeBefore = statSync(image).mtimeMs;
   await withImage(image, async (fs) => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
-import { cli, MIB } from './fixtures.js';
+import { cli } from '../helpers/cli.js';
+import { MIB } from './fixtures.js';
 
 const BUCKET = 'runner-codes';
 
@@ -47,14 +48,14 @@ t.test('list --remote over 1,000+ keys, with a prefix, skipping non-images', asy
   putOnDisk(server, BUCKET, 'team/rootfs-python.ext4', Buffer.alloc(3 * MIB));
   putOnDisk(server, BUCKET, 'team/rootfs-go.ext4', Buffer.alloc(150 * 1024));
 
-  const json = cli(['rootfs', 'list', '--remote', '--json'], server.env);
+  const json = cli(['rootfs', 'list', '--remote', '--json'], { env: server.env });
   t.equal(json.status, 0, json.stderr);
   const listed = JSON.parse(json.stdout) as { name: string; key: string; size: number; lastModified: string }[];
   t.equal(listed.length, names.length, 'every page was read (s3rver pages at 1,000 keys)');
   t.same(listed.map((i) => i.name), names, 'sorted by name, no sidecars or nested keys');
   t.same(listed[1206 - 2], { name: 'lang1204', key: 'rootfs-lang1204.ext4', size: 8, lastModified: listed[1206 - 2]?.lastModified });
 
-  const table = cli(['rootfs', 'list', '-r', '-b', 's3://runner-codes/team'], server.env);
+  const table = cli(['rootfs', 'list', '-r', '-b', 's3://runner-codes/team'], { env: server.env });
   t.equal(table.status, 0, table.stderr);
   const minute = (key: string) => statSync(server.objectPath(BUCKET, key)).mtime.toISOString().slice(0, 16).replace('T', ' ');
   t.equal(
@@ -76,7 +77,7 @@ t.test('download without sha256 metadata: checked against the sidecar object, el
   const sidecar = { name: 'java', image: 'eclipse-temurin:21-alpine', digest: `sha256:${'cd'.repeat(32)}`, size: body.length, usedBytes: 1, inodes: { count: 2, used: 1 }, sha256: sha256(body), toolVersion: '0.1.0', builtAt: '2026-01-01T00:00:00.000Z', imageMtimeMs: 1 };
   putOnDisk(server, BUCKET, 'rootfs-java.json', Buffer.from(JSON.stringify(sidecar)));
 
-  const ok = cli(['rootfs', 'download', '-l', 'java', '-o', out], server.env);
+  const ok = cli(['rootfs', 'download', '-l', 'java', '-o', out], { env: server.env });
   t.equal(ok.status, 0, ok.stderr);
   t.match(ok.stdout, /sha256 [0-9a-f]{64} verified/);
   const downloaded = join(out, 'rootfs-java.ext4');
@@ -89,13 +90,13 @@ t.test('download without sha256 metadata: checked against the sidecar object, el
 
   putOnDisk(server, BUCKET, 'rootfs-java.json', Buffer.from(JSON.stringify({ ...sidecar, sha256: 'e'.repeat(64) })));
   const target = join(out, 'java-bad.ext4');
-  const bad = cli(['rootfs', 'download', '-l', 'java', '-o', target], server.env);
+  const bad = cli(['rootfs', 'download', '-l', 'java', '-o', target], { env: server.env });
   t.equal(bad.status, 1);
   t.match(bad.stderr, /has sha256 [0-9a-f]{64}, but its sidecar says e{64}/);
   t.notOk(existsSync(target), 'nothing at the output path');
 
   putOnDisk(server, BUCKET, 'rootfs-php.ext4', body);
-  const plain = cli(['rootfs', 'download', '-l', 'php', '-o', join(out, 'php.ext4')], server.env);
+  const plain = cli(['rootfs', 'download', '-l', 'php', '-o', join(out, 'php.ext4')], { env: server.env });
   t.equal(plain.status, 0, plain.stderr);
   t.match(plain.stderr, /Warning: s3:\/\/runner-codes\/rootfs-php\.ext4 has no sha256 metadata and no sidecar: the download cannot be verified/);
   t.match(plain.stdout, /NOT verified/);
@@ -107,10 +108,10 @@ t.test('endpoint from --endpoint, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; image
   const server = await startS3rver(t, [BUCKET]);
   putOnDisk(server, BUCKET, 'rootfs-ruby.ext4', Buffer.from('ruby'), { sha256: sha256(Buffer.from('ruby')) });
   const { AWS_ENDPOINT_URL_S3: _, ...noEndpoint } = server.env;
-  t.match(cli(['rootfs', 'list', '-r', '--endpoint', server.endpoint], noEndpoint).stdout, /^ruby /m);
-  t.match(cli(['rootfs', 'list', '-r'], { ...noEndpoint, AWS_ENDPOINT_URL: server.endpoint }).stdout, /^ruby /m);
+  t.match(cli(['rootfs', 'list', '-r', '--endpoint', server.endpoint], { env: noEndpoint }).stdout, /^ruby /m);
+  t.match(cli(['rootfs', 'list', '-r'], { env: { ...noEndpoint, AWS_ENDPOINT_URL: server.endpoint } }).stdout, /^ruby /m);
   const images = join(tempDir(t), 'fresh', 'images');
-  const r = cli(['rootfs', 'download', '--lang', 'ruby'], { ...server.env, INFRA_OPERATOR_IMAGES_DIR: images });
+  const r = cli(['rootfs', 'download', '--lang', 'ruby'], { env: { ...server.env, INFRA_OPERATOR_IMAGES_DIR: images } });
   t.equal(r.status, 0, r.stderr);
   t.equal(readFileSync(join(images, 'rootfs-ruby.ext4'), 'utf8'), 'ruby', 'default output: the images directory, created');
 });
@@ -120,33 +121,33 @@ t.test('errors say what to check: no bucket, no object, refused credentials', as
   const images = tempDir(t);
   writeFileSync(join(images, 'rootfs-go.ext4'), 'go');
 
-  const noBucket = cli(['rootfs', 'list', '--remote', '--bucket', 's3://no-such-bucket'], server.env);
+  const noBucket = cli(['rootfs', 'list', '--remote', '--bucket', 's3://no-such-bucket'], { env: server.env });
   t.equal(noBucket.status, 1);
   t.match(noBucket.stderr, /Bucket no-such-bucket does not exist .*aws s3 ls s3:\/\/no-such-bucket\//);
 
-  const upload = cli(['rootfs', 'upload', '--lang', 'go', '--images-dir', images, '-b', 's3://no-such-bucket'], server.env);
+  const upload = cli(['rootfs', 'upload', '--lang', 'go', '--images-dir', images, '-b', 's3://no-such-bucket'], { env: server.env });
   t.equal(upload.status, 1);
   t.match(upload.stderr, /Bucket no-such-bucket does not exist .*not created for you/);
   t.notOk(existsSync(join(server.dir, 'no-such-bucket')), 'the bucket was not created');
 
-  const noObject = cli(['rootfs', 'download', '--lang', 'cobol', '-o', join(images, 'x.ext4')], server.env);
+  const noObject = cli(['rootfs', 'download', '--lang', 'cobol', '-o', join(images, 'x.ext4')], { env: server.env });
   t.equal(noObject.status, 1);
   t.match(noObject.stderr, /No object s3:\/\/runner-codes\/rootfs-cobol\.ext4\. 'infra\.operator rootfs list --remote/);
 
-  const noImage = cli(['rootfs', 'upload', '--lang', 'cobol', '--images-dir', images], server.env);
+  const noImage = cli(['rootfs', 'upload', '--lang', 'cobol', '--images-dir', images], { env: server.env });
   t.equal(noImage.status, 1);
   t.match(noImage.stderr, /No image at .*rootfs-cobol\.ext4/);
 
-  const badKey = cli(['rootfs', 'list', '--remote'], { ...server.env, AWS_ACCESS_KEY_ID: 'NOT-A-KEY' });
+  const badKey = cli(['rootfs', 'list', '--remote'], { env: { ...server.env, AWS_ACCESS_KEY_ID: 'NOT-A-KEY' } });
   t.equal(badKey.status, 1);
   t.match(badKey.stderr, /S3 refused the listing of s3:\/\/runner-codes \(InvalidAccessKeyId.*aws sts get-caller-identity/);
 
   const { AWS_ACCESS_KEY_ID: _a, AWS_SECRET_ACCESS_KEY: _s, ...noCredentials } = server.env;
-  const none = cli(['rootfs', 'list', '--remote'], noCredentials);
+  const none = cli(['rootfs', 'list', '--remote'], { env: noCredentials });
   t.equal(none.status, 1);
   t.match(none.stderr, /No AWS credentials found .*aws sts get-caller-identity/);
 
-  const badBucket = cli(['rootfs', 'list', '--remote', '--bucket', 's3://'], server.env);
+  const badBucket = cli(['rootfs', 'list', '--remote', '--bucket', 's3://'], { env: server.env });
   t.equal(badBucket.status, 2);
   t.match(badBucket.stderr, /Invalid bucket/);
 });
@@ -159,7 +160,7 @@ t.test('upload: a stale sidecar is not trusted; its sha256 is computed again', a
   writeFileSync(image, body);
   const stale = { name: 'lua', image: 'lua:5', digest: `sha256:${'12'.repeat(32)}`, size: body.length, usedBytes: 1, inodes: { count: 2, used: 1 }, sha256: 'f'.repeat(64), toolVersion: '0.1.0', builtAt: '2026-01-01T00:00:00.000Z', imageMtimeMs: statSync(image).mtimeMs - 1000 };
   writeFileSync(join(images, 'rootfs-lua.json'), JSON.stringify(stale));
-  const r = cli(['rootfs', 'upload', '-l', 'lua', '--images-dir', images], server.env);
+  const r = cli(['rootfs', 'upload', '-l', 'lua', '--images-dir', images], { env: server.env });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stderr, /Warning: .*rootfs-lua\.ext4 changed since its sidecar was written: its sha256 was computed again/);
   const metadata = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.ext4').replace(/_object$/, '_metadata.json'), 'utf8'));

@@ -3,14 +3,15 @@
  * multi-hundred-MB ext4 image; tampering on the server and an interrupted upload.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, prerequisites, tempDir } from '../helpers/env.js';
+import { prerequisites, tempDir } from '../helpers/env.js';
 import { startS3rver } from '../helpers/s3rver.js';
 import { writeSidecar } from '../../src/store/sidecar.js';
-import { cli, makeExt4, MIB, sha256Of } from './fixtures.js';
+import { cli, spawnCli } from '../helpers/cli.js';
+import { makeExt4, specTree } from '../helpers/mke2fs.js';
+import { MIB, sha256Of } from './fixtures.js';
 
 const BUCKET = 'runner-codes';
 const IMAGE_MIB = 256;
@@ -20,7 +21,7 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   const server = await startS3rver(t, [BUCKET]);
   const images = tempDir(t);
   const image = join(images, 'rootfs-python.ext4');
-  makeExt4(image, IMAGE_MIB, { 'usr/lib/blob': randomBytes(4 * MIB), 'etc/hostname': 'python\n' }, tempDir(t));
+  makeExt4(image, IMAGE_MIB, specTree({ 'usr/lib/blob': randomBytes(4 * MIB), 'etc/hostname': 'python\n' }, tempDir(t)));
   const sidecar = await writeSidecar(image, {
     name: 'python',
     image: 'python:3.12-alpine',
@@ -31,7 +32,7 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   const sourceSha = await sha256Of(image);
   t.equal(sidecar.sha256, sourceSha);
 
-  const up = cli(['rootfs', 'upload', '--lang', 'python', '--images-dir', images, '--bucket', `s3://${BUCKET}/images`], server.env);
+  const up = cli(['rootfs', 'upload', '--lang', 'python', '--images-dir', images, '--bucket', `s3://${BUCKET}/images`], { env: server.env });
   t.equal(up.status, 0, up.stderr);
   t.match(up.stdout, new RegExp(`Uploaded: s3://${BUCKET}/images/rootfs-python\\.ext4 \\(256 MB, sha256 ${sourceSha}\\)`));
   t.equal(up.stderr, '', 'no progress bar without a terminal');
@@ -42,14 +43,14 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'images/rootfs-python.json'), 'utf8'));
   t.equal(remoteSidecar.sha256, sourceSha, 'sidecar uploaded beside the image');
 
-  const list = cli(['rootfs', 'list', '--remote', '-b', `s3://${BUCKET}/images/`], server.env);
+  const list = cli(['rootfs', 'list', '--remote', '-b', `s3://${BUCKET}/images/`], { env: server.env });
   t.equal(list.status, 0, list.stderr);
   const minute = statSync(objectPath).mtime.toISOString().slice(0, 16).replace('T', ' ');
   t.equal(list.stdout, `LANGUAGE  SIZE      LAST MODIFIED     S3 KEY\npython    256 MB    ${minute}  images/rootfs-python.ext4\n`);
 
   const out = tempDir(t);
   const target = join(out, 'python.ext4');
-  const down = cli(['rootfs', 'download', '--lang', 'python', '-b', `s3://${BUCKET}/images`, '--output', target], server.env);
+  const down = cli(['rootfs', 'download', '--lang', 'python', '-b', `s3://${BUCKET}/images`, '--output', target], { env: server.env });
   t.equal(down.status, 0, down.stderr);
   t.equal(await sha256Of(target), sourceSha, 'byte-identical');
   const source = statSync(image);
@@ -66,7 +67,7 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   writeSync(fd, Buffer.from([byte[0]! ^ 0xff]), 0, 1, 1024 + 100);
   closeSync(fd);
   const tamperedTarget = join(out, 'tampered.ext4');
-  const tampered = cli(['rootfs', 'download', '--lang', 'python', '-b', `s3://${BUCKET}/images`, '-o', tamperedTarget], server.env);
+  const tampered = cli(['rootfs', 'download', '--lang', 'python', '-b', `s3://${BUCKET}/images`, '-o', tamperedTarget], { env: server.env });
   t.equal(tampered.status, 1);
   t.match(tampered.stderr, new RegExp(`has sha256 [0-9a-f]{64}, but its metadata says ${sourceSha}: the object is corrupt or was replaced`));
   t.notOk(existsSync(tamperedTarget), 'nothing at the output path');
@@ -79,10 +80,10 @@ t.test('an upload interrupted by a server restart is retried, or fails clearly w
   const images = tempDir(t);
   const image = join(images, 'rootfs-go.ext4');
   // Incompressible data in every part, so that the upload takes long enough to interrupt.
-  makeExt4(image, 96, { blob: randomBytes(64 * MIB) }, tempDir(t));
+  makeExt4(image, 96, specTree({ blob: randomBytes(64 * MIB) }, tempDir(t)));
   const sourceSha = await sha256Of(image);
 
-  const child = spawn(process.execPath, [CLI, 'rootfs', 'upload', '--lang', 'go', '--images-dir', images], { env: server.env });
+  const child = spawnCli(['rootfs', 'upload', '--lang', 'go', '--images-dir', images], { env: server.env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -104,7 +105,7 @@ t.test('an upload interrupted by a server restart is retried, or fails clearly w
   if (code === 0) {
     t.comment('the upload was retried through the restart');
     const out = tempDir(t);
-    const down = cli(['rootfs', 'download', '--lang', 'go', '-o', out], server.env);
+    const down = cli(['rootfs', 'download', '--lang', 'go', '-o', out], { env: server.env });
     t.equal(down.status, 0, down.stderr);
     t.equal(await sha256Of(join(out, 'rootfs-go.ext4')), sourceSha, 'what arrived is the image');
   } else {

@@ -7,7 +7,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { startS3rver } from '../helpers/s3rver.js';
-import { cli, dumpe2fs, sha256Of } from './fixtures.js';
+import { cli } from '../helpers/cli.js';
+import { dumpe2fs, sha256Of } from './fixtures.js';
 
 t.test('from-docker output: sidecar, list, inspect, upload and download', async (t) => {
   if (!prerequisites(t, { tools: ['dumpe2fs'], files: [ALPINE_X86] })) return;
@@ -36,9 +37,9 @@ t.test('from-docker output: sidecar, list, inspect, upload and download', async 
   t.match(osRelease.stdout, /^ID=alpine$/m, 'libext2fs reads files our writer wrote');
 
   const server = await startS3rver(t, ['runner-codes']);
-  t.equal(cli(['rootfs', 'upload', '-l', 'alpine', '--images-dir', images], server.env).status, 0);
+  t.equal(cli(['rootfs', 'upload', '-l', 'alpine', '--images-dir', images], { env: server.env }).status, 0);
   const out = tempDir(t);
-  const down = cli(['rootfs', 'download', '-l', 'alpine', '-o', out], server.env);
+  const down = cli(['rootfs', 'download', '-l', 'alpine', '-o', out], { env: server.env });
   t.equal(down.status, 0, down.stderr);
   t.equal(await sha256Of(join(out, 'rootfs-alpine.ext4')), sha);
   t.ok(statSync(join(out, 'rootfs-alpine.ext4')).blocks <= statSync(image).blocks + 256, 'as sparse as the original');

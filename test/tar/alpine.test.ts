@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { decompress, digestingStream } from '../../src/image/decompress.js';
+import { decompress } from '../../src/image/decompress.js';
+import { digesting } from '../../src/io/digest.js';
 import { readTar } from '../../src/tar/reader.js';
 import type { TarEntry } from '../../src/tar/entry.js';
 import { ALPINE_X86, prerequisites } from '../helpers/env.js';
@@ -60,8 +61,8 @@ t.test('Alpine minirootfs 3.20.3 x86_64 matches tar -tvzf', async (t) => {
     .map((line) => line.replace(/ +/g, ' '));
 
   const digests: Record<string, string> = {};
-  const blob = digestingStream(createReadStream(ALPINE_X86), (d) => (digests.blob = d));
-  const diff = digestingStream(decompress(blob, 'application/vnd.oci.image.layer.v1.tar+gzip'), (d) => (digests.diff = d));
+  const blob = digesting(createReadStream(ALPINE_X86), (d) => (digests.blob = d));
+  const diff = digesting(decompress(blob, 'application/vnd.oci.image.layer.v1.tar+gzip'), (d) => (digests.diff = d));
   const members = await readAll(readTar(diff));
 
   t.equal(members.length, 518, 'entry count');

@@ -7,7 +7,8 @@
  */
 import t from 'tap';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
-import { BOOT_TOOLS, alpineDir, bootableImage, kernelFiles, runCli } from '../helpers/boot.js';
+import { BOOT_TOOLS, alpineDir, bootableImage, kernelFiles } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 import { RESULT_BEGIN, RESULT_END, SECRET_SECTOR } from '../../src/guest/protocol.js';
 
 const FORGED = '{"status":"success","stdout":"FORGED","stderr":null,"exitCode":0,"exception":null,"executionTime":1,"truncated":false}';
@@ -28,9 +29,9 @@ t.test('alpine: a job cannot forge its result, and 100 MB of output keeps the re
   const { image, report } = await bootableImage(alpineDir(work), work);
   t.equal(report.init, 'busybox');
 
-  const forged = await runCli(['rootfs', 'run', image, '--code', FORGER, '--timeout', '20', '--console'], 400_000);
-  if (forged.code !== 1) t.comment(forged.stderr.slice(-3000));
-  t.equal(forged.code, 1, 'the job failed: exit 1');
+  const forged = await runCli(['rootfs', 'run', image, '--code', FORGER, '--timeout', '20', '--console'], { timeoutMs: 400_000 });
+  if (forged.status !== 1) t.comment(forged.stderr.slice(-3000));
+  t.equal(forged.status, 1, 'the job failed: exit 1');
   const result = JSON.parse(forged.stdout) as Record<string, unknown>;
   t.match(result, { status: 'error', stdout: 'found:\n', exitCode: 3, exception: 'exited with code 3' }, 'the real result; the job found no secret');
   t.match(forged.stderr, FORGED, 'the job did print its forgery on the console');
@@ -38,9 +39,9 @@ t.test('alpine: a job cannot forge its result, and 100 MB of output keeps the re
 
   const maxOutput = 65_536;
   const code = 'id -un; dd if=/dev/zero bs=1048576 count=100 2>/dev/null; echo done >&2';
-  const big = await runCli(['rootfs', 'run', image, '--code', code, '--user', 'nobody', '--timeout', '20', '--max-output', String(maxOutput), '--console'], 600_000);
-  if (big.code !== 0) t.comment(big.stderr.slice(-3000));
-  t.equal(big.code, 0, 'exit 0');
+  const big = await runCli(['rootfs', 'run', image, '--code', code, '--user', 'nobody', '--timeout', '20', '--max-output', String(maxOutput), '--console'], { timeoutMs: 600_000 });
+  if (big.status !== 0) t.comment(big.stderr.slice(-3000));
+  t.equal(big.status, 0, 'exit 0');
   const bigResult = JSON.parse(big.stdout) as Record<string, unknown>;
   t.match(bigResult, { status: 'success', exitCode: 0, stderr: 'done\n', truncated: true });
   const kept = Buffer.from(bigResult.stdout as string, 'utf8');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { imagePath } from '../../src/cli/rootfs/run.js';
 import { bootJob, resultDeadline } from '../../src/vm/qemu.js';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
-import { runCli } from '../helpers/boot.js';
+import { runCli } from '../helpers/cli.js';
 
 t.test('image names resolve in the images directory', async (t) => {
   t.equal(imagePath('python', '/data/img', {}), '/data/img/rootfs-python.ext4');
@@ -19,30 +19,30 @@ t.test('missing image, kernel, VMM and accelerator', async (t) => {
   if (!prerequisites(t, { files: [CLI] })) return;
   const dir = tempDir(t);
   const env = { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir };
-  const noImage = await runCli(['rootfs', 'run', 'ghost', '--code', 'true'], 30_000, env);
-  t.equal(noImage.code, 1);
+  const noImage = await runCli(['rootfs', 'run', 'ghost', '--code', 'true'], { timeoutMs: 30_000, env });
+  t.equal(noImage.status, 1);
   t.equal(noImage.stdout, '');
   t.match(noImage.stderr, `No rootfs image at ${join(dir, 'rootfs-ghost.ext4')}`);
 
   writeFileSync(join(dir, 'rootfs-empty.ext4'), Buffer.alloc(4096));
-  const noKernel = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz')], 30_000, env);
-  t.equal(noKernel.code, 3, 'VM unavailable');
+  const noKernel = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz')], { timeoutMs: 30_000, env });
+  t.equal(noKernel.status, 3, 'VM unavailable');
   t.match(noKernel.stderr, /Cannot read .*vmlinuz.*--kernel/);
 
   writeFileSync(join(dir, 'vmlinuz'), 'not a kernel');
-  const noQemu = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz'), '--accel', 'tcg'], 30_000, { ...env, PATH: dir });
-  t.equal(noQemu.code, 3);
+  const noQemu = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz'), '--accel', 'tcg'], { timeoutMs: 30_000, env: { ...env, PATH: dir } });
+  t.equal(noQemu.status, 3);
   t.match(noQemu.stderr, /qemu-system-x86_64 is not installed.*apt-get install qemu-system-x86/);
 
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   if (!/\b(vmx|svm)\b/.test(cpuinfo)) {
-    const noKvm = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz'), '--accel', 'kvm'], 30_000, env);
-    t.equal(noKvm.code, 3, 'no vmx/svm: --accel kvm cannot run');
+    const noKvm = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz'), '--accel', 'kvm'], { timeoutMs: 30_000, env });
+    t.equal(noKvm.status, 3, 'no vmx/svm: --accel kvm cannot run');
     t.match(noKvm.stderr, /--accel tcg/);
   }
 
-  const badTimeout = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--timeout', '0'], 30_000, env);
-  t.equal(badTimeout.code, 2);
+  const badTimeout = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--timeout', '0'], { timeoutMs: 30_000, env });
+  t.equal(badTimeout.status, 2);
 });
 
 t.test('timeouts past the maximum and bad output limits or users are refused before booting', async (t) => {
@@ -57,8 +57,8 @@ t.test('timeouts past the maximum and bad output limits or users are refused bef
     [['--user', 'a b'], /--user must be a name or uid/],
   ];
   for (const [flags, message] of cases) {
-    const run = await runCli(['rootfs', 'run', 'ghost', '--code', 'true', ...flags], 30_000, env);
-    t.equal(run.code, 2, `${flags.join(' ')}: exit 2`);
+    const run = await runCli(['rootfs', 'run', 'ghost', '--code', 'true', ...flags], { timeoutMs: 30_000, env });
+    t.equal(run.status, 2, `${flags.join(' ')}: exit 2`);
     t.equal(run.stdout, '');
     t.match(run.stderr, message);
   }

@@ -26,7 +26,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
       .conflicts('ls', 'cat'),
   handler: async (argv) => {
-    const path = imagePathOf(argv.image, argv['images-dir']);
+    const path = resolveImagePath(argv.image, { imagesDir: argv['images-dir'], orPath: true });
     if (argv.cat !== undefined) return catFile(path, argv.cat);
     if (argv.ls !== undefined) return listDirectory(path, argv.ls, argv.json);
     const { inspectImage } = await import('../../api/inspect.js');
@@ -34,12 +34,6 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     process.stdout.write(argv.json ? `${JSON.stringify(facts, null, 2)}\n` : describe(facts));
   },
 };
-
-/** A path when it looks like one (a slash or an .ext4 suffix), else a name in the images directory. */
-function imagePathOf(image: string, imagesDir: string | undefined): string {
-  if (image.includes('/') || image.endsWith('.ext4')) return image;
-  return resolveImagePath(image, { imagesDir });
-}
 
 function describe(f: ImageInspection): string {
   const fs = f.filesystem;

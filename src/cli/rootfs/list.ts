@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { listLocalImages, type LocalImage } from '../../store/local.js';
+import { sidecarDescribes } from '../../store/sidecar.js';
 import { resolveImagesDir } from '../../store/paths.js';
 import type { RemoteImage } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
@@ -46,7 +47,7 @@ async function localListing(argv: ListArgs): Promise<string> {
 
 function localJson(image: LocalImage): Record<string, unknown> {
   const s = image.sidecar;
-  const current = s !== undefined && s.size === image.size && s.imageMtimeMs === image.mtimeMs;
+  const current = s !== undefined && sidecarDescribes(s, image);
   return {
     name: image.name,
     path: image.path,

@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
 import { JOB_LIMITS, bootJob } from '../../vm/qemu.js';
 import type { AccelChoice } from '../../vm/qemu.js';
-import { imageFileName, resolveImagesDir } from '../../store/paths.js';
+import { resolveImagePath } from '../../store/paths.js';
 
 interface RunArgs {
   image: string;
@@ -22,8 +21,7 @@ interface RunArgs {
 
 /** NAME → <images dir>/rootfs-NAME.ext4; anything with a slash or .ext4 is a path. */
 export function imagePath(image: string, imagesDir: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (image.includes('/') || image.endsWith('.ext4')) return image;
-  return join(resolveImagesDir({ imagesDir, env }), imageFileName(image));
+  return resolveImagePath(image, { imagesDir, env, orPath: true });
 }
 
 /** `tr-` and a nanosecond timestamp, as the seed's host command prints it. */

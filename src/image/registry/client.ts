@@ -4,7 +4,8 @@
  */
 import { open } from 'node:fs/promises';
 import { escapeControls, InfraError } from '../../errors.js';
-import { DigestCounter, sha256Digest } from '../digest.js';
+import { DigestCounter } from '../../io/digest.js';
+import { sha256Digest } from '../digest.js';
 import { type Descriptor, INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT_SIZE } from '../media.js';
 import { apiHost, type DockerReference, formatDockerReference, isLoopback } from '../reference.js';
 import { Authenticator } from './auth.js';

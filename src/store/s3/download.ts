@@ -7,9 +7,11 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { InfraError } from '../../errors.js';
-import { parseSidecar, writeSidecarFile, type Sidecar } from '../sidecar.js';
+import { digestFile } from '../../io/digest.js';
+import { fsError, type FsErrorContext } from '../../io/fs-errors.js';
+import { isZero } from '../../io/zero.js';
+import { parseSidecar, sidecarDescribes, writeSidecarFile, type Sidecar } from '../sidecar.js';
 import { sidecarPathFor } from '../paths.js';
-import { sha256File } from '../sha256.js';
 import type { Progress } from '../progress.js';
 import type { S3Connection } from './client.js';
 import { s3Error, type S3ErrorContext } from './errors.js';
@@ -23,7 +25,8 @@ const PART_SIZE = 16 * 1024 * 1024;
 const CONCURRENCY = 4;
 /** Attempts per part when the body stream breaks (the SDK retries failed requests itself). */
 const PART_ATTEMPTS = 3;
-const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+/** What to do when the download cannot be written where it goes. */
+const WRITE_ADVICE: FsErrorContext['advice'] = { full: 'Free space there or pass --output elsewhere.', other: 'Pass --output to a writable place.' };
 
 export interface DownloadRequest {
   s3: S3Connection;
@@ -62,7 +65,7 @@ export async function downloadImage(req: DownloadRequest): Promise<DownloadResul
   const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
   try {
     await fetchSparse(req, key, object, temporary, ctx);
-    const actual = await sha256File(temporary);
+    const actual = (await digestFile(temporary)).hex();
     if (expected && actual !== expected.sha256) {
       throw new InfraError(
         'INTEGRITY',
@@ -123,7 +126,7 @@ async function fetchSidecar(req: DownloadRequest, ctx: S3ErrorContext): Promise<
 
 function expectedSha256(object: RemoteObject, sidecar: Sidecar | undefined): { sha256: string; source: 'metadata' | 'sidecar' } | undefined {
   if (object.sha256) return { sha256: object.sha256, source: 'metadata' };
-  if (sidecar && sidecar.size === object.size) return { sha256: sidecar.sha256, source: 'sidecar' };
+  if (sidecar && sidecarDescribes(sidecar, object)) return { sha256: sidecar.sha256, source: 'sidecar' };
   return undefined;
 }
 
@@ -135,7 +138,7 @@ async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObje
     await mkdir(dirname(path), { recursive: true });
     fh = await open(path, 'w');
   } catch (err) {
-    throw new InfraError('DISK', `Cannot write in ${dirname(path)}: ${(err as Error).message}. Pass --output to a writable place.`, { cause: err });
+    throw fsError(err, { path, action: 'create', advice: WRITE_ADVICE });
   }
   try {
     await fh.truncate(object.size);
@@ -157,7 +160,7 @@ async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObje
     progress?.finish();
   } catch (err) {
     if (err instanceof InfraError) throw err;
-    if (isLocalFileError(err)) throw diskError(err, path);
+    if (isLocalFileError(err)) throw fsError(err, { path, action: 'write', advice: WRITE_ADVICE });
     throw s3Error(err, ctx);
   } finally {
     await fh.close();
@@ -226,8 +229,7 @@ class SparseWriter {
 async function writeNonZeroBlocks(fh: FileHandle, data: Buffer, position: number): Promise<void> {
   let runStart = -1;
   for (let offset = 0; offset < data.length; offset += SPARSE_BLOCK) {
-    const block = data.subarray(offset, offset + SPARSE_BLOCK);
-    const zero = block.equals(block.length === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, block.length));
+    const zero = isZero(data, offset, Math.min(SPARSE_BLOCK, data.length - offset));
     if (!zero && runStart < 0) runStart = offset;
     if (zero && runStart >= 0) {
       await writeFully(fh, data.subarray(runStart, offset), position + runStart);
@@ -250,12 +252,6 @@ function isLocalFileError(err: unknown): boolean {
   return syscall === 'write' || syscall === 'ftruncate' || syscall === 'fsync';
 }
 
-function diskError(err: unknown, path: string): InfraError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const hint = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'free space there or pass --output elsewhere' : 'pass --output to a writable place';
-  return new InfraError('DISK', `Cannot write the download in ${dirname(path)} (${code ?? (err as Error).message}): ${hint}.`, { cause: err });
-}
-
 async function renameInto(temporary: string, target: string): Promise<void> {
   try {
     const st = await stat(target).catch(() => undefined);
@@ -263,7 +259,7 @@ async function renameInto(temporary: string, target: string): Promise<void> {
     await rename(temporary, target);
   } catch (err) {
     if (err instanceof InfraError) throw err;
-    throw new InfraError('DISK', `Cannot move the download to ${target}: ${(err as Error).message}`, { cause: err });
+    throw fsError(err, { path: target, what: 'the download to', action: 'move', advice: WRITE_ADVICE });
   }
 }
 

@@ -4,11 +4,10 @@
  * object metadata `sha256` so that a download can verify it.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { InfraError } from '../../errors.js';
-import { imageSha256, readSidecar, type Sidecar } from '../sidecar.js';
+import { imageSha256, readSidecar, statImage, type Sidecar } from '../sidecar.js';
 import type { Progress } from '../progress.js';
 import type { S3Connection } from './client.js';
 import { noSuchBucket, s3Error, type S3ErrorContext } from './errors.js';
@@ -125,15 +124,7 @@ async function putJson(s3: S3Connection, bucket: string, key: string, value: unk
 }
 
 async function statOrNotFound(path: string): Promise<{ size: number; mtimeMs: number }> {
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new InfraError('INPUT', `${path} is not a regular file.`);
-    return { size: st.size, mtimeMs: st.mtimeMs };
-  } catch (err) {
-    if (err instanceof InfraError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new InfraError('NOT_FOUND', `No image at ${path}; build it with 'infra.operator rootfs from-docker', or pass --images-dir.`);
-    }
-    throw new InfraError('DISK', `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const st = await statImage(path, "build it with 'infra.operator rootfs from-docker', or pass --images-dir.");
+  if (!st.isFile()) throw new InfraError('INPUT', `${path} is not a regular file.`);
+  return st;
 }
