@@ -194,7 +194,8 @@ async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void
   if (free < needed) {
     throw new InfraError(
       'DISK',
-      `Not enough disk space in ${dirname(path)}: ${Math.floor(free / 1048576)} MB free, the image may take up to ${size} MB. Free some space (df -h ${dirname(path)}) or choose another place with --output.`,
+      `Not enough disk space in ${dirname(path)}: ${Math.floor(free / 1048576)} MB free, the image may take up to ${size} MB.`,
+      { option: 'output', path: dirname(path), hint: `free some space (df -h ${dirname(path)}) or choose another place with {output}` },
     );
   }
 }

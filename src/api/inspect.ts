@@ -29,7 +29,7 @@ export interface ImageInspection {
 }
 
 export async function inspectImage(path: string): Promise<ImageInspection> {
-  const st = await statImage(path, "'infra.operator rootfs list' shows the images there are.");
+  const st = await statImage(path, "'infra.operator rootfs list' shows the images there are");
   const sb = await readSuperblock(path);
   // Opening it proves libext2fs (not our writer) accepts the filesystem, beyond its magic.
   await withImage(path, async () => undefined);

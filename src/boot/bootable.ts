@@ -105,22 +105,20 @@ function probe(root: DirInode): ImageFacts {
 function chooseInit(choice: InitChoice, facts: ImageFacts): InitKind {
   if (choice === 'none') return 'none';
   if (!facts.hasShell) {
-    throw new InfraError(
-      'ROOTFS',
-      'The image has no /bin/sh, which every init choice and the builtin guest runner need. ' +
-        'Use --init none with an image that brings its own init, and --guest-runner PATH (or none), ' +
-        'or start from an image with a shell (alpine, debian, busybox).',
-    );
+    throw new InfraError('ROOTFS', 'The image has no /bin/sh, which every init choice and the builtin guest runner need.', {
+      option: 'init',
+      hint: 'use {init} none with an image that brings its own init, and {guestRunner} PATH (or none), or start from an image with a shell (alpine, debian, busybox)',
+    });
   }
   if (choice === 'auto') return facts.openrc ? 'openrc' : facts.busybox ? 'busybox' : 'minimal';
   if (choice === 'openrc' && !facts.openrc) {
-    throw new InfraError(
-      'ROOTFS',
-      'The image has no OpenRC (/sbin/openrc). Install it in the image (apk add openrc) or use --init busybox or --init minimal.',
-    );
+    throw new InfraError('ROOTFS', 'The image has no OpenRC (/sbin/openrc).', {
+      option: 'init',
+      hint: 'install it in the image (apk add openrc) or use {init} busybox or {init} minimal',
+    });
   }
   if (choice === 'busybox' && !facts.busybox) {
-    throw new InfraError('ROOTFS', 'The image has no busybox binary. Use --init minimal (any POSIX sh) instead.');
+    throw new InfraError('ROOTFS', 'The image has no busybox binary.', { option: 'init', hint: 'use {init} minimal (any POSIX sh) instead' });
   }
   return choice;
 }
@@ -249,7 +247,7 @@ async function installOpenrc(edit: Editor, facts: ImageFacts, warnings: string[]
       edit.symlink(GUEST_PATHS.init, busybox);
       notes.push(`${GUEST_PATHS.init} -> ${busybox}`);
     } else {
-      throw new InfraError('ROOTFS', 'The image has OpenRC but no /sbin/init, openrc-init or busybox to start it. Use --init minimal.');
+      throw new InfraError('ROOTFS', 'The image has OpenRC but no /sbin/init, openrc-init or busybox to start it.', { option: 'init', hint: 'use {init} minimal' });
     }
   }
   // Alpine's stock inittab starts gettys on tty1..6, which a microVM lacks: write ours.

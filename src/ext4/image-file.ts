@@ -96,14 +96,15 @@ export class ImageFile {
 
 export function diskError(err: unknown, dir: string): InfraError {
   const code = (err as NodeJS.ErrnoException)?.code;
+  const facts = { cause: err, path: dir, option: 'output' };
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new InfraError('DISK', `Cannot write to ${dir} (${code}): run with sudo, choose another place with --output, or set INFRA_OPERATOR_IMAGES_DIR.`, { cause: err });
+    return new InfraError('DISK', `Cannot write to ${dir} (${code}).`, { ...facts, hint: 'run with sudo, choose another place with {output}, or set INFRA_OPERATOR_IMAGES_DIR' });
   }
   if (code === 'ENOSPC') {
-    return new InfraError('DISK', `No space left on the device holding ${dir}: free some space (df -h ${dir}) or write elsewhere with --output.`, { cause: err });
+    return new InfraError('DISK', `No space left on the device holding ${dir}.`, { ...facts, hint: `free some space (df -h ${dir}) or write elsewhere with {output}` });
   }
   if (code === 'ENOENT') {
-    return new InfraError('DISK', `Directory ${dir} does not exist: create it, or choose another place with --output or INFRA_OPERATOR_IMAGES_DIR.`, { cause: err });
+    return new InfraError('DISK', `Directory ${dir} does not exist.`, { ...facts, hint: 'create it, or choose another place with {output} or INFRA_OPERATOR_IMAGES_DIR' });
   }
-  return new InfraError('DISK', `Writing the image in ${dir} failed: ${(err as Error).message}`, { cause: err });
+  return new InfraError('DISK', `Writing the image in ${dir} failed: ${(err as Error).message}`, facts);
 }

@@ -56,7 +56,7 @@ export class Ext4Writer implements DataSink<Ext4Content> {
   static async create(path: string, options: WriterOptions): Promise<Ext4Writer> {
     const blocks = options.size === 'auto' ? AUTO_PROVISIONAL_BLOCKS : options.size * BLOCKS_PER_MIB;
     if (!Number.isInteger(blocks) || blocks < 2 * BLOCKS_PER_MIB || blocks > MAX_BLOCKS) {
-      throw new InfraError('USAGE', `--size must be a whole number of MB between 2 and ${Math.floor(MAX_BLOCKS / BLOCKS_PER_MIB)}, or auto.`);
+      throw new InfraError('USAGE', `The image size must be a whole number of MB between 2 and ${Math.floor(MAX_BLOCKS / BLOCKS_PER_MIB)}, or auto.`, { option: 'size' });
     }
     return new Ext4Writer(await ImageFile.create(path), options, geometryFor(blocks));
   }
@@ -113,8 +113,8 @@ export class Ext4Writer implements DataSink<Ext4Content> {
 }
 
 function tooSmall(requested: number, minimum: number): InfraError {
-  return new InfraError(
-    'SIZE',
-    `The image does not fit in ${requested} MB: it needs at least ${minimum} MB. Rerun with --size ${minimum} or more (leave room for what the VM writes), or --size auto.`,
-  );
+  return new InfraError('SIZE', `The image does not fit in ${requested} MB: it needs at least ${minimum} MB.`, {
+    option: 'size',
+    hint: `rerun with {size} ${minimum} or more (leave room for what the VM writes), or {size} auto`,
+  });
 }

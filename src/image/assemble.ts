@@ -86,7 +86,8 @@ export async function resolveManifest(top: TopDocument, wanted: Platform, read: 
     if (!chosen) {
       throw new InfraError(
         'PLATFORM',
-        `${top.name} has no image for ${formatPlatform(wanted)}; it offers ${listPlatforms(index)}. Choose one with --platform`,
+        `${top.name} has no image for ${formatPlatform(wanted)}; it offers ${listPlatforms(index)}.`,
+        { option: 'platform', hint: 'choose one with {platform}' },
       );
     }
     const what = `manifest ${chosen.digest} of ${top.name}`;
@@ -103,7 +104,8 @@ export async function resolveManifest(top: TopDocument, wanted: Platform, read: 
   if (!fromIndex && !platformMatches(wanted, platform)) {
     throw new InfraError(
       'PLATFORM',
-      `${top.name} is a single-platform image for ${formatPlatform(platform)}, not the requested ${formatPlatform(wanted)}; pass --platform ${formatPlatform(platform)} to use it anyway`,
+      `${top.name} is a single-platform image for ${formatPlatform(platform)}, not the requested ${formatPlatform(wanted)}.`,
+      { option: 'platform', hint: `pass {platform} ${formatPlatform(platform)} to use it anyway` },
     );
   }
   return { digest: doc.digest, manifest, config, platform };

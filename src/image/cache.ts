@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { InfraError } from '../errors.js';
+import { fsError } from '../io/fs-errors.js';
 import { digestHex } from './digest.js';
 import { fileRangeDigest } from './layer.js';
 import type { Descriptor } from './media.js';
@@ -46,7 +46,7 @@ export class BlobCache {
       await mkdir(tempDir, { recursive: true });
       await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
     } catch (err) {
-      throw new InfraError('DISK', `cannot create the blob cache in ${this.root} (${(err as Error).message}); set INFRA_OPERATOR_CACHE_DIR to a writable directory or use --no-cache`);
+      throw fsError(err, { path: this.root, what: 'the blob cache in', action: 'create', option: 'noCache', advice: { other: 'set INFRA_OPERATOR_CACHE_DIR to a writable directory or use {noCache}' } });
     }
     const temp = join(tempDir, `${digestHex(descriptor.digest)}.${randomBytes(6).toString('hex')}`);
     try {

@@ -46,7 +46,8 @@ export async function openDockerArchive(file: string, ref: string | undefined, w
   if (!platformMatches(wanted, platform)) {
     throw new InfraError(
       'PLATFORM',
-      `${name} holds an image for ${formatPlatform(platform)}, not the requested ${formatPlatform(wanted)}; pass --platform ${formatPlatform(platform)} to use it anyway`,
+      `${name} holds an image for ${formatPlatform(platform)}, not the requested ${formatPlatform(wanted)}.`,
+      { option: 'platform', hint: `pass {platform} ${formatPlatform(platform)} to use it anyway` },
     );
   }
   const diffIds = config.rootfs.diff_ids;

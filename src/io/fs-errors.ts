@@ -26,10 +26,13 @@ export interface FsErrorContext {
   /** The code of a failure: `DISK` (default) for the tool's files, `INPUT` for files the user gave. */
   code?: Extract<ErrorCode, 'DISK' | 'INPUT'>;
   /**
-   * What to do, per problem, as sentences; `other` covers any problem not named. A
-   * `missing` entry is the whole message of a NOT_FOUND error.
+   * What to do, per problem (a hint: `{output}` names an option, see ErrorFacts); `other`
+   * covers any problem not named. A `missing` entry is the detail of a NOT_FOUND error,
+   * whose hint is the `other` entry.
    */
   advice?: Partial<Record<FsProblem, string>>;
+  /** The option that chose the path, when one did (`output`, `imagesDir`). */
+  option?: string;
 }
 
 export function fsProblem(err: unknown): FsProblem {
@@ -40,8 +43,9 @@ export function fsProblem(err: unknown): FsProblem {
 export function fsError(err: unknown, context: FsErrorContext): InfraError {
   const problem = fsProblem(err);
   const missing = problem === 'missing' ? context.advice?.missing : undefined;
-  if (missing !== undefined) return new InfraError('NOT_FOUND', missing, { cause: err });
+  const facts = { path: context.path, cause: err, ...(context.option ? { option: context.option } : {}) };
+  if (missing !== undefined) return new InfraError('NOT_FOUND', missing, { ...facts, ...(context.advice?.other ? { hint: context.advice.other } : {}) });
   const advice = context.advice?.[problem] ?? context.advice?.other;
   const message = `Cannot ${context.action} ${context.what ? `${context.what} ` : ''}${context.path}: ${(err as Error).message}`;
-  return new InfraError(context.code ?? 'DISK', advice === undefined ? message : `${message}. ${advice}`, { cause: err });
+  return new InfraError(context.code ?? 'DISK', message, { ...facts, ...(advice === undefined ? {} : { hint: advice }) });
 }

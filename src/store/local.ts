@@ -27,7 +27,8 @@ export async function listLocalImages(dir: string): Promise<LocalImage[]> {
       path: dir,
       what: 'images directory',
       action: 'read',
-      advice: { missing: `Images directory ${dir} does not exist; pass --images-dir or set INFRA_OPERATOR_IMAGES_DIR, or build an image first.` },
+      option: 'imagesDir',
+      advice: { missing: `Images directory ${dir} does not exist.`, other: 'pass {imagesDir} or set INFRA_OPERATOR_IMAGES_DIR, or build an image first' },
     });
   }
   const images: LocalImage[] = [];

@@ -12,7 +12,7 @@ import { digestFile } from '../io/digest.js';
 import { fsError } from '../io/fs-errors.js';
 import { sidecarPathFor } from './paths.js';
 
-const NO_IMAGE_ADVICE = "build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'.";
+const NO_IMAGE_ADVICE = "build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'";
 
 /** The sidecar file, version 1. Field names are the JSON keys. */
 export interface Sidecar {
@@ -139,11 +139,11 @@ export async function imageSha256(imagePath: string, sidecar: Sidecar | undefine
   return { sha256: (await digestFile(imagePath)).hex(), fromSidecar: false };
 }
 
-/** The image's stats (size, mtime); NOT_FOUND, ending with `missingAdvice`, when there is none. */
+/** The image's stats (size, mtime); NOT_FOUND, with `missingAdvice` as its hint, when there is none. */
 export async function statImage(imagePath: string, missingAdvice = NO_IMAGE_ADVICE): Promise<Stats> {
   try {
     return await stat(imagePath);
   } catch (err) {
-    throw fsError(err, { path: imagePath, action: 'read', advice: { missing: `No image at ${imagePath}; ${missingAdvice}` } });
+    throw fsError(err, { path: imagePath, action: 'read', advice: { missing: `No image at ${imagePath}.`, other: missingAdvice } });
   }
 }

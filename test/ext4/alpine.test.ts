@@ -73,7 +73,7 @@ t.test('too small: exit 1 naming the minimum, nothing at the output; that size t
   const img = join(dir, 'small.ext4');
   const r = cli(['rootfs', 'from-docker', '-n', 'x', '-i', `tar:${ALPINE_X86}`, '-s', '4', '-o', img, '--init', 'none', '--guest-runner', 'none']);
   t.equal(r.status, 1);
-  const m = /needs at least (\d+) MB\. Rerun with --size (\d+)/.exec(r.stderr);
+  const m = /needs at least (\d+) MB: rerun with --size (\d+)/.exec(r.stderr);
   t.ok(m, 'the message names the minimum', { stderr: r.stderr });
   t.same(readdirSync(dir), [], 'nothing left behind');
   const ok = cli(['rootfs', 'from-docker', '-n', 'x', '-i', `tar:${ALPINE_X86}`, '-s', m![1]!, '-o', img, '--init', 'none', '--guest-runner', 'none']);

@@ -432,7 +432,7 @@ t.test('too small: fails before anything is left, naming a size that then works'
       if (isInfraError(err, 'SIZE')) minimum = Number(/at least (\d+) MB/.exec(err.message)?.[1]);
       throw err;
     }),
-    { code: 'SIZE', message: /needs at least \d+ MB\. Rerun with --size \d+/ },
+    { code: 'SIZE', option: 'size', hint: /^rerun with \{size\} \d+ or more/, message: /needs at least \d+ MB: rerun with the size option \d+/ },
   );
   t.equal(readdirSync(scratch).length, 0, 'nothing at the output, no temporary file');
   // 20 MiB + 3000 one-block files (12 MiB) + a 4 MiB journal + inode tables

@@ -58,11 +58,13 @@ t.test('fsError: NOT_FOUND with its advice, the advice per problem, DISK or INPU
   const dir = tempDir(t);
   const missing = Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT' });
   const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-  const advice = { missing: 'No image at x; build it.', full: 'Free space there.', other: 'Pass --output elsewhere.' };
-  t.match(fsError(missing, { path: 'x', action: 'read', advice }), { code: 'NOT_FOUND', message: 'No image at x; build it.' });
-  t.match(fsError(full, { path: dir, action: 'write', advice }), { code: 'DISK', message: `Cannot write ${dir}: ENOSPC: no space left on device, write. Free space there.` });
+  const advice = { missing: 'No image at x.', full: 'free space there', other: 'pass {output} elsewhere' };
+  t.match(fsError(missing, { path: 'x', action: 'read', advice }), { code: 'NOT_FOUND', path: 'x', message: 'No image at x: pass the output option elsewhere' });
+  t.match(fsError(full, { path: dir, action: 'write', advice }), { code: 'DISK', hint: 'free space there', message: `Cannot write ${dir}: ENOSPC: no space left on device, write: free space there` });
   t.match(fsError(missing, { path: 'x', action: 'read', code: 'INPUT' }), { code: 'INPUT', message: "Cannot read x: ENOENT: no such file or directory, open 'x'" });
   const denied = Object.assign(new Error("EACCES: permission denied, open 'd/f'"), { code: 'EACCES' });
-  t.match(fsError(denied, { path: dir, what: 'images directory', action: 'create', advice }), { code: 'DISK', message: `Cannot create images directory ${dir}: EACCES: permission denied, open 'd/f'. Pass --output elsewhere.` });
-  t.match(fsError(missing, { path: 'x', action: 'create', advice: { other: 'Pass --output elsewhere.' } }), { code: 'DISK', message: /^Cannot create x: ENOENT.*\. Pass --output elsewhere\.$/ }, 'missing without its own advice is a DISK error');
+  const deniedError = fsError(denied, { path: dir, what: 'images directory', action: 'create', option: 'output', advice });
+  t.match(deniedError, { code: 'DISK', option: 'output', message: `Cannot create images directory ${dir}: EACCES: permission denied, open 'd/f': pass the output option elsewhere` });
+  t.equal(deniedError.render((o) => `--${o}`), `Cannot create images directory ${dir}: EACCES: permission denied, open 'd/f': pass --output elsewhere`, 'the CLI words the option as a flag');
+  t.match(fsError(missing, { path: 'x', action: 'create', advice: { other: 'pass {output} elsewhere' } }), { code: 'DISK', message: /^Cannot create x: ENOENT.*: pass the output option elsewhere$/ }, 'missing without its own advice is a DISK error');
 });

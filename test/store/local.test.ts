@@ -128,7 +128,7 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
 
   const missing = cli(['rootfs', 'list', '--images-dir', join(dir, 'nope')]);
   t.equal(missing.status, 1);
-  t.match(missing.stderr, /Images directory .*nope does not exist; pass --images-dir/);
+  t.match(missing.stderr, /Images directory .*nope does not exist: pass --images-dir/);
 });
 
 t.test('rootfs inspect: sidecar facts, superblock facts, --ls and --cat through libext2fs', async (t) => {

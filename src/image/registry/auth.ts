@@ -134,12 +134,15 @@ export class Authenticator {
       }
       if (res.status === 401 || res.status === 403) {
         await res.body.dump();
-        throw new InfraError(
-          'AUTH',
-          creds
-            ? `${this.registry} refused the credentials for ${scope} (HTTP ${res.status}); check --creds, --authfile or \`docker login ${this.registry}\``
-            : `${this.registry} requires credentials for ${scope}; pass --creds user:pass or run \`docker login ${this.registry}\``,
-        );
+        throw creds
+          ? new InfraError('AUTH', `${this.registry} refused the credentials for ${scope} (HTTP ${res.status}).`, {
+              option: 'creds',
+              hint: `check {creds}, {authfile} or \`docker login ${this.registry}\``,
+            })
+          : new InfraError('AUTH', `${this.registry} requires credentials for ${scope}.`, {
+              option: 'creds',
+              hint: `pass {creds} user:pass or run \`docker login ${this.registry}\``,
+            });
       }
       if (res.status !== 200) {
         await res.body.dump();

@@ -86,8 +86,12 @@ export class RegistryClient {
   private tlsError(err: unknown): InfraError {
     return new InfraError(
       'NETWORK',
-      `TLS to ${this.host} failed: ${escapeControls((err as Error).message)}. If the registry uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate; for a test registry, --insecure-registry ${this.ref.registry}`,
-      { cause: err },
+      `TLS to ${this.host} failed: ${escapeControls((err as Error).message)}.`,
+      {
+        cause: err,
+        option: 'insecureRegistry',
+        hint: `if the registry uses a private CA, point NODE_EXTRA_CA_CERTS at its certificate; for a test registry, {insecureRegistry} ${this.ref.registry}`,
+      },
     );
   }
 
@@ -124,7 +128,10 @@ export class RegistryClient {
     const body = escapeControls((await readBody(res, 64 << 10, what).catch(() => Buffer.alloc(0))).toString().trim().slice(0, 300));
     if (isTransientStatus(res.status)) return transient(res, what);
     if (res.status === 401 || res.status === 403) {
-      return new InfraError('AUTH', `${this.name}: access denied to ${what} (HTTP ${res.status}); log in (docker login ${this.ref.registry}) or pass --creds user:pass`);
+      return new InfraError('AUTH', `${this.name}: access denied to ${what} (HTTP ${res.status}).`, {
+        option: 'creds',
+        hint: `log in (docker login ${this.ref.registry}) or pass {creds} user:pass`,
+      });
     }
     if (res.status === 404) return new InfraError('NOT_FOUND', `${this.name}: ${what} not found; check the repository name and tag`);
     return new InfraError('NETWORK', `${this.name}: ${what} answered HTTP ${res.status} ${body}`);

@@ -44,7 +44,7 @@ const HELPER_TIMEOUT_MS = 30_000;
 
 export function parseCreds(text: string): Credentials {
   const colon = text.indexOf(':');
-  if (colon <= 0) throw new InfraError('USAGE', '--creds takes user:password (e.g. --creds AWS:$(aws ecr get-login-password))');
+  if (colon <= 0) throw new InfraError('USAGE', 'Registry credentials must be user:password.', { option: 'creds', hint: 'e.g. {creds} AWS:$(aws ecr get-login-password)' });
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 

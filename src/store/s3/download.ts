@@ -26,7 +26,7 @@ const CONCURRENCY = 4;
 /** Attempts per part when the body stream breaks (the SDK retries failed requests itself). */
 const PART_ATTEMPTS = 3;
 /** What to do when the download cannot be written where it goes. */
-const WRITE_ADVICE: FsErrorContext['advice'] = { full: 'Free space there or pass --output elsewhere.', other: 'Pass --output to a writable place.' };
+const WRITE_ADVICE: FsErrorContext['advice'] = { full: 'free space there or pass {output} elsewhere', other: 'pass {output} to a writable place' };
 
 export interface DownloadRequest {
   s3: S3Connection;
@@ -255,7 +255,7 @@ function isLocalFileError(err: unknown): boolean {
 async function renameInto(temporary: string, target: string): Promise<void> {
   try {
     const st = await stat(target).catch(() => undefined);
-    if (st?.isDirectory()) throw new InfraError('USAGE', `${target} is a directory; pass a file path to --output.`);
+    if (st?.isDirectory()) throw new InfraError('USAGE', `${target} is a directory.`, { option: 'output', path: target, hint: 'pass a file path to {output}' });
     await rename(temporary, target);
   } catch (err) {
     if (err instanceof InfraError) throw err;

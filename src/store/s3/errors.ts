@@ -83,7 +83,7 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): InfraError {
 export function noSuchBucket(ctx: S3ErrorContext, cause?: unknown): InfraError {
   return new InfraError(
     'NOT_FOUND',
-    `Bucket ${ctx.bucket} does not exist${ctx.endpoint ? ` at ${ctx.endpoint}` : ` in region ${ctx.region}`} (it is not created for you). Check the name and region with 'aws s3 ls s3://${ctx.bucket}/', or pass --bucket s3://BUCKET.`,
-    cause === undefined ? undefined : { cause },
+    `Bucket ${ctx.bucket} does not exist${ctx.endpoint ? ` at ${ctx.endpoint}` : ` in region ${ctx.region}`} (it is not created for you).`,
+    { option: 'bucket', hint: `check the name and region with 'aws s3 ls s3://${ctx.bucket}/', or pass {bucket} s3://BUCKET`, ...(cause === undefined ? {} : { cause }) },
   );
 }

@@ -124,7 +124,7 @@ async function putJson(s3: S3Connection, bucket: string, key: string, value: unk
 }
 
 async function statOrNotFound(path: string): Promise<{ size: number; mtimeMs: number }> {
-  const st = await statImage(path, "build it with 'infra.operator rootfs from-docker', or pass --images-dir.");
+  const st = await statImage(path, "build it with 'infra.operator rootfs from-docker', or pass {imagesDir}");
   if (!st.isFile()) throw new InfraError('INPUT', `${path} is not a regular file.`);
   return st;
 }
