@@ -8,13 +8,14 @@ import { statfs } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import { Ext4Writer, type Ext4Content, type ImageSummary } from '../ext4/writer.js';
 import { BLOCKS_PER_MIB } from '../ext4/geometry.js';
+import { EXT4_LINK_MAX } from '../ext4/format.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
-import { flatten, type FlattenResult } from '../layers/flatten.js';
-import { inventedTime, type DataSink, type Timestamp } from '../tree/tree.js';
+import { flatten, type FlattenOptions, type FlattenResult } from '../layers/flatten.js';
+import { inventedTime, type DataSink } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { resolveImagePath } from '../store/paths.js';
+import { assertImageName, resolveImagePath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 
 export interface BuildOptions extends OpenImageOptions {
@@ -74,6 +75,8 @@ export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imag
 /** Opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
+  // The name goes into the file name, the volume label, the hostname and the sidecar.
+  assertImageName(options.name);
   const emit = options.onEvent ?? (() => {});
   emit({ type: 'step', step: 'pull' });
   const image = await openImage(options.image, {
@@ -89,6 +92,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
 
 /** Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive). */
 export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>, started = Date.now()): Promise<BuildResult> {
+  assertImageName(options.name);
   const emit = options.onEvent ?? (() => {});
   const path = outputPath(options);
   const pulled = Date.now();
@@ -106,7 +110,8 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
   let boot: BootReport;
   try {
     emit({ type: 'step', step: 'export' });
-    flattened = await flattenInto(writer, image, time, options.size, emit);
+    const budget = await bombBudget(path, options.size, options.env);
+    flattened = await flattenInto(writer, image, { ...budget, time, maxLinks: EXT4_LINK_MAX }, emit);
     boot = await makeBootable(flattened.root, writer, {
       init: options.init ?? 'auto',
       guestRunner: options.guestRunner ?? 'builtin',
@@ -145,12 +150,11 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
 }
 
 /** The image's layers applied into the writer, reporting bytes written per layer. */
-async function flattenInto(writer: Ext4Writer, image: Image, time: Timestamp, size: number | 'auto', emit: (event: BuildEvent) => void): Promise<FlattenResult> {
+async function flattenInto(writer: Ext4Writer, image: Image, options: FlattenOptions, emit: (event: BuildEvent) => void): Promise<FlattenResult> {
   let layer = 0;
   const report = () => emit({ type: 'write', layer, layers: image.layers.length, bytes: writer.bytesWritten });
   return flatten(image, countingSink(writer, report), {
-    ...bombBudget(size),
-    time,
+    ...options,
     progress: (event) => {
       layer = event.index;
       report();
@@ -172,23 +176,56 @@ function countingSink(writer: Ext4Writer, report: () => void): DataSink<Ext4Cont
 }
 
 /**
+/** With `size: 'auto'`, lowers the byte budget below the free space (tests; docs/cli.md). */
+export const AUTO_BUDGET_ENV = 'INFRA_OPERATOR_AUTO_BUDGET_BYTES';
+
+/**
  * Uncompressed layer bytes allowed: with a fixed size, a generous multiple of it (later
- * layers may replace files); with auto, the free space where the image goes.
+ * layers may replace files); with auto, the free space where the image goes, or less
+ * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
  */
-function bombBudget(size: number | 'auto'): { maxBytes?: number } {
-  return size === 'auto' ? {} : { maxBytes: Math.max(size * 1024 * 1024 * 4, 1024 ** 3) };
+async function bombBudget(path: string, size: number | 'auto', env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
+  if (size !== 'auto') return { maxBytes: Math.max(size * 1024 * 1024 * 4, 1024 ** 3) };
+  const free = await freeBytes(dirname(path));
+  const lower = parseBudget(env[AUTO_BUDGET_ENV]);
+  const bomb = 'or check the image is not a decompression bomb';
+  if (lower !== undefined && lower < free) {
+    return { maxBytes: lower, maxBytesHint: `more than the budget ${AUTO_BUDGET_ENV} sets; raise it, ${bomb}` };
+  }
+  return {
+    maxBytes: free,
+    maxBytesHint: `more than the ${Math.floor(free / 1048576)} MB free in ${dirname(path)}; free some space, choose another place with {output}, ${bomb}`,
+  };
+}
+
+function parseBudget(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const bytes = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(bytes)) {
+    throw new InfraError('USAGE', `${AUTO_BUDGET_ENV} must be a whole number of bytes, not '${raw}'; unset it to use the free space.`);
+  }
+  return bytes;
+}
+
+/** Bytes an unprivileged user may still write in `dir` (statfs f_bavail × f_bsize). */
+async function freeBytes(dir: string): Promise<number> {
+  try {
+    const fs = await statfs(dir);
+    return fs.bavail * fs.bsize;
+  } catch (err) {
+    throw new InfraError('DISK', `Cannot read the free space of ${dir}: ${(err as Error).message}.`, { cause: err });
+  }
 }
 
 /** Fails early, with numbers, when the target's file system cannot take the image. */
 async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
   if (size === 'auto') return;
-  let fs;
+  let free;
   try {
-    fs = await statfs(dirname(path));
+    free = await freeBytes(dirname(path));
   } catch {
     return; // the writer reports a missing or unwritable directory with advice
   }
-  const free = fs.bavail * fs.bsize;
   // The image is sparse: require its metadata share plus the data at most, i.e. the full size.
   const needed = size * BLOCKS_PER_MIB * 4096;
   if (free < needed) {

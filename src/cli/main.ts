@@ -1,6 +1,7 @@
 /** The command line: a thin yargs layer over the library API. */
 import yargs from 'yargs';
 import { EXIT, InfraError } from '../errors.js';
+import { escapeControls } from './escape.js';
 import { ROOTFS_COMMANDS, rootfsCommand } from './rootfs/index.js';
 import { nearest } from './suggest.js';
 import { VERSION } from '../version.js';
@@ -61,6 +62,11 @@ function checkCommandWords(argv: string[]): void {
   );
 }
 
+/** Messages quote names from layers and registries; their own line breaks stay. */
+function escapeLines(message: string): string {
+  return message.split('\n').map(escapeControls).join('\n');
+}
+
 /** `imagesDir` → `--images-dir`: library option names as the command line spells them. */
 export function flagOf(option: string): string {
   return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -68,7 +74,7 @@ export function flagOf(option: string): string {
 
 function report(err: unknown): number {
   if (err instanceof InfraError) {
-    process.stderr.write(`Error: ${err.render(flagOf)}\n`);
+    process.stderr.write(`Error: ${escapeLines(err.render(flagOf))}\n`);
     if (process.env.INFRA_OPERATOR_DEBUG && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
     return err.exitCode;
   }

@@ -30,15 +30,17 @@ declare module 'ext2fs' {
   export interface Ext2fsPromises {
     constants: { O_RDONLY: number; O_NOATIME: number; O_NOFOLLOW: number };
     open(path: string, flags: number, mode?: number): Promise<Ext2fsFileHandle>;
-    readdir(path: string, options: { encoding: 'buffer' }): Promise<Buffer[]>;
-    lstat(path: string): Promise<Ext2fsStats>;
+    /** A Buffer path is used as its bytes (names need not be UTF-8). */
+    lstat(path: string | Buffer): Promise<Ext2fsStats>;
     /** Follows symlinks, inside the image. */
     stat(path: string): Promise<Ext2fsStats>;
-    readlink(path: string): Promise<string>;
   }
 
   export interface Ext2fsMounted {
-    promises: Ext2fsPromises;
+    promises: Ext2fsPromises & {
+      /** The mounted filesystem, as the binding's calls take it. */
+      fsPointer: number;
+    };
   }
 
   const ext2fs: {
@@ -46,4 +48,27 @@ declare module 'ext2fs' {
     umount(fs: Ext2fsMounted): Promise<void>;
   };
   export default ext2fs;
+}
+
+/**
+ * The package's internals that its own readdir and readlink use (ext2fs 4.2.5), for the
+ * raw bytes those two decode (see ext4/reader.ts).
+ */
+declare module 'ext2fs/lib/util.js' {
+  /** Runs `fn`, then frees the WASM memory and objects that `usePath`/`useObject` made in it. */
+  export function withHooks<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R>;
+  /** A NUL-terminated copy of `path` in WASM memory: its pointer. */
+  export function usePath(path: string | Buffer): Promise<number>;
+  /** `obj` registered for the binding to fill: `[obj, id]`. */
+  export function useObject<T>(obj: T): Promise<[T, number]>;
+}
+
+declare module 'ext2fs/lib/binding.js' {
+  const binding: {
+    /** Pushes a copy of each entry's name (without . and ..) onto the array `entriesId`. */
+    readdir(fsPointer: number, path: number, entriesId: number): Promise<number>;
+    /** Pushes a copy of the link's target onto the array `arrayId`. */
+    readlink(fsPointer: number, path: number, arrayId: number): Promise<number>;
+  };
+  export default binding;
 }

@@ -42,13 +42,13 @@ export function numberTree(root: DirInode, time: Timestamp): NumberedTree {
   };
   number(root.children.get(LOST_FOUND)!); // inode 11, as mke2fs makes it
   // Depth-first in name order: deterministic numbers, and a directory's inodes stay close.
-  const stack: Array<[DirInode, NumberedInode, NumberedInode]> = [[root, rootEntry, rootEntry]];
+  const stack: Array<[DirInode, NumberedInode, NumberedInode, string]> = [[root, rootEntry, rootEntry, '']];
   while (stack.length > 0) {
-    const [dir, self, parent] = stack.pop()!;
+    const [dir, self, parent, path] = stack.pop()!;
     const names = [...dir.children.keys()].sort();
     const records: DirRecord[] = [dot('.', self.ino), dot('..', parent.ino)];
     let subdirs = 0;
-    const childDirs: Array<[DirInode, NumberedInode]> = [];
+    const childDirs: Array<[DirInode, NumberedInode, string]> = [];
     for (const name of names) {
       const child = dir.children.get(name)!;
       const nameBytes = Buffer.from(name, 'latin1');
@@ -56,19 +56,35 @@ export function numberTree(root: DirInode, time: Timestamp): NumberedTree {
         throw new InfraError('LAYER', `The name '${printable(name)}' cannot be stored in ext4 (1 to 255 bytes, no '/' or NUL).`);
       }
       const entry = assign(child);
-      entry.links++;
+      if (++entry.links > EXT4_LINK_MAX) throw tooManyLinks(`${path}/${name}`);
       records.push({ name: nameBytes, inode: entry.ino, fileType: FILE_TYPES[child.kind].dirent });
       if (child.kind === 'dir') {
         subdirs++;
-        childDirs.push([child, entry]);
+        childDirs.push([child, entry, name]);
       }
     }
     self.records = records;
+    // ., its name in the parent, and each subdirectory's ..; past the limit, dir_nlink's 1
+    // ("unknown"), as ext4_inc_count() sets it and e2fsck pass 4 accepts.
     self.links = 2 + subdirs > EXT4_LINK_MAX ? 1 : 2 + subdirs;
     if (dir === root.children.get(LOST_FOUND)) self.minBlocks = LOST_FOUND_BLOCKS;
-    for (let i = childDirs.length - 1; i >= 0; i--) stack.push([childDirs[i]![0], childDirs[i]![1], self]);
+    for (let i = childDirs.length - 1; i >= 0; i--) {
+      const [childDir, childEntry, childName] = childDirs[i]!;
+      stack.push([childDir, childEntry, self, `${path}/${childName}`]);
+    }
   }
   return { root: rootEntry, others, time };
+}
+
+/**
+ * A file, symlink or device under more names than i_links_count may count. The layer
+ * applier refuses such hard links first; this guards trees made any other way.
+ */
+function tooManyLinks(path: string): InfraError {
+  return new InfraError(
+    'LAYER',
+    `'${printable(path)}' has more than ${EXT4_LINK_MAX} hard links, ext4's limit (EXT4_LINK_MAX); keep at most ${EXT4_LINK_MAX} names for one file.`,
+  );
 }
 
 function dot(name: string, ino: number): DirRecord {

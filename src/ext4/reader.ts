@@ -7,6 +7,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import ext2fs, { type Ext2fsDisk, type Ext2fsMounted, type Ext2fsStats } from 'ext2fs';
+import binding from 'ext2fs/lib/binding.js';
+import { useObject, usePath, withHooks } from 'ext2fs/lib/util.js';
 import { InfraError } from '../errors.js';
 import {
   EXT4_ERROR_FS,
@@ -25,6 +27,7 @@ import {
 const READ_CHUNK = 1 << 20;
 
 export interface DirectoryEntry {
+  /** The name's bytes as a latin1 byte string (one char per byte, as the tree keeps names). */
   name: string;
   /** ls-style type letter: d, -, l, c, b, p, s. */
   type: string;
@@ -33,7 +36,7 @@ export interface DirectoryEntry {
   uid: number;
   gid: number;
   size: number;
-  /** Symlink target, for type `l`. */
+  /** Symlink target, for type `l`: a latin1 byte string like `name`. */
   target?: string;
 }
 
@@ -157,14 +160,19 @@ export class Ext4Image {
     // stat, not lstat: `--ls /bin` lists /usr/bin on a usrmerge image (libext2fs follows the link).
     const stats = await this.call('stat', path, () => fs.stat(path));
     if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a directory; use --cat for files.`);
-    const names = await this.call('list', path, () => fs.readdir(path, { encoding: 'buffer' }));
+    const { fsPointer } = this.mounted.promises;
+    const names = await this.call('list', path, () => rawBytes('readdir', fsPointer, Buffer.from(path)));
     const entries: DirectoryEntry[] = [];
     for (const raw of names) {
-      const name = raw.toString('utf8');
-      const child = posix.join(path, name);
-      const st = await this.call('stat', child, () => fs.lstat(child));
-      const entry = toEntry(name, st);
-      if (entry.type === 'l') entry.target = await this.call('readlink', child, () => fs.readlink(child));
+      // Looked up by its bytes: decoding a non-UTF-8 name would look up another name.
+      const child = Buffer.concat([Buffer.from(path === '/' ? '/' : `${path}/`), raw]);
+      const shown = `${path === '/' ? '' : path}/${raw.toString('utf8')}`;
+      const st = await this.call('stat', shown, () => fs.lstat(child));
+      const entry = toEntry(raw.toString('latin1'), st);
+      if (entry.type === 'l') {
+        const [target] = await this.call('readlink', shown, () => rawBytes('readlink', fsPointer, child));
+        entry.target = target!.toString('latin1');
+      }
       entries.push(entry);
     }
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -201,6 +209,18 @@ export class Ext4Image {
     }
   }
 }
+
+/**
+ * The names in a directory, or a symlink's target, as the image stores them. ext2fs
+ * 4.2.5's readdir and readlink decode them as UTF-8 whatever `encoding` says (its
+ * getOptions lets the default win), losing non-UTF-8 bytes; this makes their binding call
+ * without the decoding.
+ */
+const rawBytes = withHooks(async (op: 'readdir' | 'readlink', fsPointer: number, path: Buffer): Promise<Buffer[]> => {
+  const [found, foundId] = await useObject<Buffer[]>([]);
+  await binding[op](fsPointer, await usePath(path), foundId);
+  return found;
+});
 
 /** Paths inside the image are absolute; `etc` means `/etc`. */
 function absolute(path: string): string {

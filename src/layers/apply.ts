@@ -30,6 +30,11 @@ export interface ApplyOptions {
   keepXattr?: (name: string) => boolean;
   /** Time stamped on parent directories a layer implies; default `inventedTime()`. */
   time?: Timestamp;
+  /**
+   * Most names one inode may have: the target filesystem's link count limit (the builder
+   * passes ext4's EXT4_LINK_MAX). A hard link beyond it is refused. Default: no limit.
+   */
+  maxLinks?: number;
 }
 
 export interface LayerStats {
@@ -239,8 +244,16 @@ class LayerApplier {
       return;
     }
     // Count the new name first: the target may live in the subtree being replaced.
-    if (target.kind === 'file') this.refs.link(target);
+    this.refs.link(target);
     this.replace(parent, name, target);
+    const names = this.refs.names(target);
+    const max = this.options.maxLinks ?? Number.POSITIVE_INFINITY;
+    if (names > max) {
+      throw new InfraError(
+        'LAYER',
+        `${what()} gives "${printable(entry.linkname)}" ${names} names, over the file system's limit of ${max} links per inode; rebuild the layer with fewer hard links to it`,
+      );
+    }
   }
 
   private putSymlink(parent: DirInode, name: string, entry: TarEntry, what: Describe): void {

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { resolveImagePath } from '../../store/paths.js';
 import { progressBar } from '../progress.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
+import { escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 import { endpointOption } from './upload.js';
 
@@ -39,7 +40,7 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
         name: argv.lang,
         outputPath,
         progress: (total) => progressBar('Downloading', total),
-        warn: (message) => process.stderr.write(`Warning: ${message}\n`),
+        warn: (message) => process.stderr.write(`Warning: ${escapeControls(message)}\n`),
       });
       const check = result.verifiedBy === 'unverified' ? 'NOT verified' : `sha256 ${result.sha256} verified`;
       process.stdout.write(`Downloaded: ${formatLocation(location, result.key)} -> ${result.path} (${formatMiB(result.size)}, ${check})\n`);

@@ -2,6 +2,8 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { buildRootfs, BUILD_STEPS, type BuildEvent, type BuildResult, type BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
 import { InfraError } from '../../errors.js';
+import { assertImageName } from '../../store/paths.js';
+import { escapeControls } from '../escape.js';
 import { output } from '../output.js';
 import { buildProgress } from '../progress.js';
 
@@ -56,10 +58,13 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<FromDockerArgs>,
   handler: async (args: ArgumentsCamelCase<FromDockerArgs>) => {
     const out = output(args);
+    // Before any work: the name becomes a file name, the volume label and the hostname.
+    assertImageName(args.name);
     const size = parseSize(args.size);
     const progress = args.quiet ? undefined : buildProgress();
+    const image = escapeControls(args.image);
     out.info(`Creating rootfs for ${args.name} from Docker image...`);
-    out.info(`  Docker Image: ${args.image}`);
+    out.info(`  Docker Image: ${image}`);
     out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
     const result = await buildRootfs({
       name: args.name,
@@ -80,7 +85,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
         switch (event.type) {
           case 'step':
             progress?.done();
-            out.info(`[${BUILD_STEPS.indexOf(event.step) + 1}/${BUILD_STEPS.length}] ${stepLine(event.step, args.image, size)}`);
+            out.info(`[${BUILD_STEPS.indexOf(event.step) + 1}/${BUILD_STEPS.length}] ${stepLine(event.step, image, size)}`);
             break;
           case 'pull':
             progress?.pulled(event.layer, event.bytes, event.total);
@@ -93,13 +98,13 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
             break;
           case 'warning':
             progress?.done();
-            out.warn(event.text);
+            out.warn(escapeControls(event.text)); // may quote the image's config
             break;
         }
       },
     });
     progress?.done();
-    out.info(`Created: ${result.path}`);
+    out.info(`Created: ${escapeControls(result.path)}`);
     out.result(summarize(result));
   },
 };

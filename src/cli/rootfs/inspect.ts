@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
 import type { DirectoryEntry } from '../../ext4/reader.js';
 import type { ImageInspection } from '../../api/inspect.js';
+import { printable } from '../../errors.js';
 import { resolveImagePath } from '../../store/paths.js';
+import { escapeBytes, escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 
 interface InspectArgs {
@@ -64,18 +66,24 @@ function describe(f: ImageInspection): string {
   );
   if (fs.createdAt) rows.push(['Created', fs.createdAt]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}\n`).join('');
+  // Sidecar fields and the volume name come from files anyone may have written.
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${escapeControls(v)}\n`).join('');
 }
 
 async function listDirectory(imagePath: string, dir: string, json: boolean): Promise<void> {
   const { withImage } = await import('../../ext4/reader.js');
   const entries = await withImage(imagePath, (image) => image.list(dir));
-  process.stdout.write(json ? `${JSON.stringify(entries, null, 2)}\n` : entries.map(lsLine).join(''));
+  process.stdout.write(json ? `${JSON.stringify(entries.map(jsonEntry), null, 2)}\n` : entries.map(lsLine).join(''));
+}
+
+/** JSON holds text: names and targets decoded as UTF-8 (JSON.stringify escapes controls). */
+function jsonEntry(e: DirectoryEntry): DirectoryEntry {
+  return { ...e, name: printable(e.name), ...(e.target !== undefined ? { target: printable(e.target) } : {}) };
 }
 
 /** `drwxr-xr-x  0  0  4096  name` (ls -ln columns without dates, which images do not need). */
 function lsLine(e: DirectoryEntry): string {
-  const name = e.target !== undefined ? `${e.name} -> ${e.target}` : e.name;
+  const name = e.target !== undefined ? `${escapeBytes(e.name)} -> ${escapeBytes(e.target)}` : escapeBytes(e.name);
   return `${e.type}${modeString(e.permissions)}  ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)}  ${String(e.size).padStart(10)}  ${name}\n`;
 }
 

@@ -4,6 +4,7 @@ import { sidecarDescribes } from '../../store/sidecar.js';
 import { resolveImagesDir } from '../../store/paths.js';
 import type { RemoteImage } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
+import { escapeControls } from '../escape.js';
 import { formatMiB, formatUtcMinute, renderTable } from '../table.js';
 import { endpointOption } from './upload.js';
 
@@ -36,12 +37,12 @@ export const listCommand: CommandModule<object, ListArgs> = {
 async function localListing(argv: ListArgs): Promise<string> {
   const images = await listLocalImages(resolveImagesDir({ imagesDir: argv['images-dir'] }));
   for (const image of images) {
-    if (image.sidecarProblem) process.stderr.write(`Warning: ${image.sidecarProblem}\n`);
+    if (image.sidecarProblem) process.stderr.write(`Warning: ${escapeControls(image.sidecarProblem)}\n`);
   }
   if (argv.json) return `${JSON.stringify(images.map(localJson), null, 2)}\n`;
   return renderTable(
     ['LANGUAGE', 'SIZE', 'PATH'],
-    images.map((i) => [i.name, formatMiB(i.size), i.path]),
+    images.map((i) => [i.name, formatMiB(i.size), i.path].map(escapeControls)),
   );
 }
 
@@ -78,7 +79,8 @@ async function remoteListing(argv: ListArgs): Promise<string> {
     if (argv.json) return `${JSON.stringify(images.map(remoteJson), null, 2)}\n`;
     return renderTable(
       ['LANGUAGE', 'SIZE', 'LAST MODIFIED', 'S3 KEY'],
-      images.map((i) => [i.name, formatMiB(i.size), formatUtcMinute(i.lastModified), i.key]),
+      // Keys are whatever the bucket holds.
+      images.map((i) => [i.name, formatMiB(i.size), formatUtcMinute(i.lastModified), i.key].map(escapeControls)),
     );
   } finally {
     s3.client.destroy();

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { resolveImagePath } from '../../store/paths.js';
 import { progressBar } from '../progress.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
+import { escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 
 /** `--endpoint`, shared by the S3 commands. */
@@ -43,7 +44,7 @@ export const uploadCommand: CommandModule<object, UploadArgs> = {
         name: argv.lang,
         imagePath,
         progress: (total) => progressBar('Uploading', total),
-        warn: (message) => process.stderr.write(`Warning: ${message}\n`),
+        warn: (message) => process.stderr.write(`Warning: ${escapeControls(message)}\n`),
       });
       process.stdout.write(`Uploaded: ${formatLocation(location, result.key)} (${formatMiB(result.size)}, sha256 ${result.sha256})\n`);
       if (result.sidecarKey) process.stdout.write(`Uploaded: ${formatLocation(location, result.sidecarKey)}\n`);
