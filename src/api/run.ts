@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { InfraError, isInfraError } from '../errors.js';
-import { readSuperblock, withImage, type Ext4Image } from '../ext4/reader.js';
+import type { Ext4Image } from '../ext4/reader.js';
 import { checkLanguage } from '../guest/languages.js';
 import { checkJob } from '../guest/protocol.js';
 import { imageFileName, resolveImagesDir } from '../store/paths.js';
@@ -55,6 +55,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 /** An ext4 file with a /bin/sh the VM can run; the sidecar's platform, when it has one, stands for /bin/sh. */
 async function checkImage(image: string): Promise<void> {
   await ensureImage(image);
+  // Loaded here, not at the top: importing the main entry point loads no libext2fs (src/index.ts).
+  const { readSuperblock, withImage } = await import('../ext4/reader.js');
   try {
     await readSuperblock(image);
   } catch (err) {
