@@ -210,6 +210,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
   }
 }
 
+/** Refuses an image path that is not a readable file, saying how to make one. */
 export async function ensureImage(image: string): Promise<void> {
   if (!(await readable(image))) throw new InfraError('NOT_FOUND', `No rootfs image at ${image}. Build one with 'infra.operator rootfs from-docker'.`);
 }
