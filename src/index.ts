@@ -20,6 +20,7 @@ export { makeRoot, type DataSink, type DirInode, type Inode, type Timestamp } fr
 export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type ImageSummary } from './ext4/writer.js';
 export { makeBootable, type BootOptions, type BootReport } from './boot/bootable.js';
 export { bootJob, type BootJobOptions, type BootJobOutcome } from './vm/qemu.js';
+export { runJob, type RunOptions, type RunResult } from './api/run.js';
 export { listLocalImages } from './store/local.js';
 export { readSidecar, writeSidecar, type Sidecar } from './store/sidecar.js';
 export { resolveImagesDir, imageFileName } from './store/paths.js';

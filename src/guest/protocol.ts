@@ -10,6 +10,8 @@ import { writeTar } from '../tar/writer.js';
 
 /** Console lines, printed by the runner (runner-script.ts uses these same constants). */
 export const READY_LINE = 'infra.operator guest: ready';
+/** Printed when the job is unpacked and about to start (the host's "job running" progress). */
+export const RUNNING_LINE = 'infra.operator guest: running the job';
 export const RESULT_BEGIN = '----- infra.operator result begin -----';
 export const RESULT_END = '----- infra.operator result end -----';
 
@@ -149,7 +151,7 @@ export function jobArchive(job: JobSpec, secret: string): Buffer {
 const TAIL_LINE_CHARS = 4096;
 
 /**
- * Follows the console as lines arrive: notices the ready line and picks the result
+ * Follows the console as lines arrive: notices the ready and running lines and picks the result
  * JSON out from between the markers that carry this run's secret (other writers, e.g. a
  * getty prompt, may print lines in between; the result is the line that parses). Marker
  * lines without the secret are the job's or someone else's: ignored. A line longer than
@@ -158,6 +160,8 @@ const TAIL_LINE_CHARS = 4096;
  */
 export class ConsoleWatcher {
   ready = false;
+  /** The runner printed RUNNING_LINE after its ready line: the job has started. */
+  running = false;
   result: JobResult | undefined;
   private inResult = false;
   private readonly markers: { begin: string; end: string };
@@ -214,6 +218,7 @@ export class ConsoleWatcher {
     this.remember(line);
     // endsWith: a console prompt (getty, askfirst) may share the line.
     if (line.endsWith(READY_LINE)) this.ready = true;
+    else if (this.ready && line.endsWith(RUNNING_LINE)) this.running = true;
     else if (line.endsWith(this.markers.begin)) this.inResult = true;
     else if (line.endsWith(this.markers.end)) this.inResult = false;
     else if (this.inResult && this.result === undefined && line.startsWith('{')) {

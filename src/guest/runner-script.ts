@@ -6,9 +6,14 @@
  * in protocol.ts.
  *
  * Kept as one String.raw literal: no backquote may appear in the script, and dollar-brace
- * only to insert the protocol constants of protocol.ts.
+ * only to insert the protocol constants of protocol.ts and the language table of
+ * languages.ts.
  */
-import { JOB_LIMITS, JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END, SECRET_SECTOR } from './protocol.js';
+import { codeFileCases, commandCases } from './languages.js';
+import { JOB_LIMITS, JOB_MEMBERS, READY_LINE, RESULT_BEGIN, RESULT_END, RUNNING_LINE, SECRET_SECTOR } from './protocol.js';
+
+/** The language table's `case` entries sit inside a function's `case`: two levels deep. */
+const CASE_INDENT = '    ';
 
 export const GUEST_RUNNER_SCRIPT = String.raw`#!/bin/sh
 # infra.operator guest runner: a POSIX sh program (busybox ash, dash, bash).
@@ -29,6 +34,7 @@ STATE_DIR=$INFRA_OPERATOR_STATE_DIR
 [ -n "$STATE_DIR" ] || STATE_DIR=/run/infra.operator
 
 READY_LINE='${READY_LINE}'
+RUNNING_LINE='${RUNNING_LINE}'
 RESULT_BEGIN='${RESULT_BEGIN}'
 RESULT_END='${RESULT_END}'
 DEFAULT_TIMEOUT=${JOB_LIMITS.defaultTimeout}
@@ -174,25 +180,11 @@ switch_user_prefix() {
   return 1
 }
 
-# The language table: code file name and the command that runs it ($1 = the code file,
-# $2 = the job directory). Names follow the seed system's language pages.
+# The language table (generated from the host's declaration): code file name and the
+# command that runs it ($1 = the code file, $2 = the job directory).
 code_file_for() {
   case "$1" in
-    sh|shell|bash) say main.sh ;;
-    python|python3|py) say main.py ;;
-    node|nodejs|javascript|js) say main.js ;;
-    ruby|rb) say main.rb ;;
-    php) say main.php ;;
-    perl|pl) say main.pl ;;
-    lua) say main.lua ;;
-    r|R) say main.R ;;
-    lisp|sbcl|commonlisp) say main.lisp ;;
-    go|golang) say main.go ;;
-    rust|rs) say main.rs ;;
-    c) say main.c ;;
-    cpp|c++|cxx) say main.cpp ;;
-    java) say Main.java ;;
-    dotnet|csharp|cs|c#) say Program.cs ;;
+${codeFileCases(CASE_INDENT)}
     *) return 1 ;;
   esac
 }
@@ -205,22 +197,7 @@ first_of() {
 
 command_for() {
   case "$1" in
-    sh|shell) say 'exec /bin/sh "$1"' ;;
-    bash) say 'exec bash "$1"' ;;
-    python|python3|py) say 'exec "$(infra_first python3 python)" "$1"' ;;
-    node|nodejs|javascript|js) say 'exec node "$1"' ;;
-    ruby|rb) say 'exec ruby "$1"' ;;
-    php) say 'exec php "$1"' ;;
-    perl|pl) say 'exec perl "$1"' ;;
-    lua) say 'exec "$(infra_first lua lua5.4 lua5.3 lua5.2 lua5.1 luajit)" "$1"' ;;
-    r|R) say 'exec Rscript "$1"' ;;
-    lisp|sbcl|commonlisp) say 'exec sbcl --script "$1"' ;;
-    go|golang) say '[ -n "$GOCACHE" ] || export GOCACHE="$2/.gocache"; exec go run "$1"' ;;
-    rust|rs) say 'rustc -o "$2/runbin" "$1" && exec "$2/runbin"' ;;
-    c) say '"$(infra_first gcc cc clang)" -o "$2/runbin" "$1" && exec "$2/runbin"' ;;
-    cpp|c++|cxx) say '"$(infra_first g++ c++ clang++)" -o "$2/runbin" "$1" && exec "$2/runbin"' ;;
-    java) say 'exec java "$1"' ;;
-    dotnet|csharp|cs|c#) say 'printf "%s\n" "<Project Sdk=\"Microsoft.NET.Sdk\"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net$(dotnet --version | cut -d. -f1-2)</TargetFramework><ImplicitUsings>enable</ImplicitUsings></PropertyGroup></Project>" > "$2/job.csproj" && exec dotnet run --project "$2/job.csproj"' ;;
+${commandCases(CASE_INDENT)}
     *) return 1 ;;
   esac
 }
@@ -432,6 +409,7 @@ guest() {
   secret=
   if tar -xf "$JOB_DEVICE" -C "$inbox" 2>"$STATE_DIR/tar.err"; then
     secret=$(take_secret "$inbox")
+    say "$RUNNING_LINE"
     run_job "$inbox" > "$STATE_DIR/result.json"
   else
     fail_job "cannot read the job disk $JOB_DEVICE: $(cat "$STATE_DIR/tar.err")" > "$STATE_DIR/result.json"

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
 import { ConsoleWatcher, JOB_LIMITS, checkJob, jobArchive, maxResultLine, newSecret } from '../guest/protocol.js';
@@ -15,6 +15,23 @@ import type { JobResult, JobSpec } from '../guest/protocol.js';
 export { JOB_LIMITS };
 
 export type AccelChoice = 'auto' | 'kvm' | 'tcg';
+
+/**
+ * Where a boot has got to, as it gets there: QEMU started, the kernel's first console
+ * output, the runner's ready line, the job started (RUNNING_LINE), the result read.
+ */
+export type BootStage = 'booting' | 'kernel' | 'ready' | 'running' | 'done';
+export interface BootEvent {
+  stage: BootStage;
+  /** Milliseconds since QEMU was started. */
+  elapsedMs: number;
+}
+
+/**
+ * The machine's bounds: at least what a kernel and initrd boot in, at most Firecracker's
+ * 32 vCPUs; memory also at most what this host has, since the guest may touch all of it.
+ */
+export const VM_LIMITS = { defaultMemoryMb: 512, minMemoryMb: 128, maxMemoryMb: 65_536, defaultVcpus: 1, maxVcpus: 32 } as const;
 
 export interface BootJobOptions {
   image: string;
@@ -28,8 +45,14 @@ export interface BootJobOptions {
   job: Omit<JobSpec, 'poweroff'>;
   /** Seconds from start to the runner's ready line, 1 to JOB_LIMITS.maxTimeout. */
   bootTimeout?: number;
+  /** Guest memory in MiB (VM_LIMITS). */
   memoryMb?: number;
+  /** Guest vCPUs (VM_LIMITS). */
+  vcpus?: number;
   qemu?: string;
+  /** Stops the boot or the job: QEMU is killed, the temporary files removed, and bootJob rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onEvent?: (event: BootEvent) => void;
 }
 
 export interface BootJobOutcome {
@@ -116,8 +139,9 @@ export function qemuArgs(o: {
   accel: 'kvm' | 'tcg';
   persist: boolean;
   memoryMb: number;
+  vcpus: number;
 }): string[] {
-  const args = ['-machine', `q35,accel=${o.accel}`, '-cpu', o.accel === 'kvm' ? 'host' : 'max', '-smp', '1', '-m', String(o.memoryMb)];
+  const args = ['-machine', `q35,accel=${o.accel}`, '-cpu', o.accel === 'kvm' ? 'host' : 'max', '-smp', String(o.vcpus), '-m', String(o.memoryMb)];
   args.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-serial', 'stdio');
   args.push('-kernel', o.kernel, '-append', kernelCommandLine());
   if (o.initrd) args.push('-initrd', o.initrd);
@@ -136,12 +160,28 @@ export function resultDeadline(job: Pick<JobSpec, 'timeout' | 'maxOutput'>, acce
   return job.timeout + RESULT_BASE_S + Math.ceil(mib * ENCODE_S_PER_MIB[accel]);
 }
 
-export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> {
-  checkJob(options.job);
-  const bootTimeout = options.bootTimeout;
+/** Refuses a machine or boot timeout out of bounds; call before any other work. */
+export function checkMachine(o: Pick<BootJobOptions, 'memoryMb' | 'vcpus' | 'bootTimeout'>): void {
+  const { minMemoryMb, maxVcpus } = VM_LIMITS;
+  const maxMemoryMb = Math.min(VM_LIMITS.maxMemoryMb, Math.floor(totalmem() / 1_048_576));
+  const memoryMb = o.memoryMb ?? VM_LIMITS.defaultMemoryMb;
+  if (!Number.isInteger(memoryMb) || memoryMb < minMemoryMb || memoryMb > maxMemoryMb) {
+    throw new InfraError('USAGE', `--mem must be a whole number of MiB from ${minMemoryMb} to ${maxMemoryMb} (at most this host's memory), not ${memoryMb}.`);
+  }
+  const vcpus = o.vcpus ?? VM_LIMITS.defaultVcpus;
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > maxVcpus) {
+    throw new InfraError('USAGE', `--vcpus must be a whole number from 1 to ${maxVcpus}, not ${vcpus}.`);
+  }
+  const bootTimeout = o.bootTimeout;
   if (bootTimeout !== undefined && !(Number.isInteger(bootTimeout) && bootTimeout > 0 && bootTimeout <= JOB_LIMITS.maxTimeout)) {
     throw new InfraError('USAGE', `bootTimeout must be a whole number of seconds from 1 to ${JOB_LIMITS.maxTimeout}, not ${bootTimeout}.`);
   }
+}
+
+export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> {
+  checkJob(options.job);
+  checkMachine(options);
+  options.signal?.throwIfAborted();
   await ensureImage(options.image);
   const { kernel, initrd } = options.kernel
     ? { kernel: options.kernel, initrd: options.initrd }
@@ -152,43 +192,59 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
     }
   }
   const accel = await chooseAccel(options.accel);
+  options.signal?.throwIfAborted();
   const work = await mkdtemp(join(tmpdir(), 'infra-op-run-'));
   try {
     const jobDisk = join(work, 'job.tar');
     const secret = newSecret();
     await writeFile(jobDisk, jobArchive({ ...options.job, poweroff: true }, secret));
-    const args = qemuArgs({ kernel, initrd, image: options.image, jobDisk, accel, persist: options.persist, memoryMb: options.memoryMb ?? 512 });
-    const deadlines = { boot: bootTimeout ?? (accel === 'kvm' ? 60 : 240), result: resultDeadline(options.job, accel) };
+    const memoryMb = options.memoryMb ?? VM_LIMITS.defaultMemoryMb;
+    const vcpus = options.vcpus ?? VM_LIMITS.defaultVcpus;
+    const args = qemuArgs({ kernel, initrd, image: options.image, jobDisk, accel, persist: options.persist, memoryMb, vcpus });
+    const deadlines = { boot: options.bootTimeout ?? (accel === 'kvm' ? 60 : 240), result: resultDeadline(options.job, accel) };
     const watcher = new ConsoleWatcher(secret, maxResultLine(options.job.maxOutput));
-    return await runQemu(options.qemu ?? QEMU, args, accel, deadlines, watcher, options.console);
+    const { signal, onEvent } = options;
+    return await runQemu({ qemu: options.qemu ?? QEMU, args, work, accel, deadlines, watcher, consoleCopy: options.console, signal, onEvent });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
-async function ensureImage(image: string): Promise<void> {
+/** Refuses an image path that is not a readable file, saying how to make one. */
+export async function ensureImage(image: string): Promise<void> {
   if (!(await readable(image))) throw new InfraError('NOT_FOUND', `No rootfs image at ${image}. Build one with 'infra.operator rootfs from-docker'.`);
+}
+
+interface QemuRun {
+  qemu: string;
+  args: string[];
+  /** QEMU's TMPDIR (its snapshot overlay goes there): the run's own directory, removed after. */
+  work: string;
+  accel: 'kvm' | 'tcg';
+  deadlines: { boot: number; result: number };
+  watcher: ConsoleWatcher;
+  consoleCopy?: NodeJS.WritableStream;
+  signal?: AbortSignal;
+  onEvent?: (event: BootEvent) => void;
 }
 
 /**
  * Runs QEMU until the guest powers off after its result, or a deadline passes: boot
  * (to the ready line), result (the job's timeout plus stopping and encoding), power-off.
- * QEMU is killed at any deadline and when this process is interrupted.
+ * QEMU is killed at any deadline and when `signal` aborts. It runs in a process group of
+ * its own, so that a Ctrl-C on the terminal reaches only this process, which stops it.
  */
-function runQemu(
-  qemu: string,
-  args: string[],
-  accel: 'kvm' | 'tcg',
-  deadlines: { boot: number; result: number },
-  watcher: ConsoleWatcher,
-  consoleCopy: NodeJS.WritableStream | undefined,
-): Promise<BootJobOutcome> {
+function runQemu(run: QemuRun): Promise<BootJobOutcome> {
+  const { qemu, accel, deadlines, watcher, signal } = run;
   return new Promise((resolve, reject) => {
     const started = Date.now();
+    const emit = (stage: BootStage) => run.onEvent?.({ stage, elapsedMs: Date.now() - started });
     let readyMs = -1;
-    const child = spawn(qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(qemu, run.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: run.work } });
+    emit('booting');
     let stderr = '';
     let stage: 'boot' | 'job' | 'poweroff' = 'boot';
+    let consoleSeen = false;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     let timedOut: string | undefined;
@@ -196,9 +252,8 @@ function runQemu(
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
-    const onSignal = () => kill();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    signal?.addEventListener('abort', kill, { once: true });
+    if (signal?.aborted) kill(); // aborted while the job disk was written
     const deadline = (seconds: number, what: string) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -209,15 +264,23 @@ function runQemu(
     deadline(deadlines.boot, `the guest runner did not report ready within ${deadlines.boot} s`);
 
     child.stdout.on('data', (chunk: Buffer) => {
-      consoleCopy?.write(chunk);
+      run.consoleCopy?.write(chunk);
+      if (!consoleSeen) {
+        consoleSeen = true;
+        emit('kernel');
+      }
+      const wasRunning = watcher.running;
       watcher.push(chunk);
       if (stage === 'boot' && watcher.ready) {
         stage = 'job';
         readyMs = Date.now() - started;
+        emit('ready');
         deadline(deadlines.result, `no result from the guest within ${deadlines.result} s of its ready line`);
       }
+      if (!wasRunning && watcher.running) emit('running');
       if (stage !== 'poweroff' && watcher.result !== undefined) {
         stage = 'poweroff';
+        emit('done');
         deadline(POWEROFF_WAIT_S, 'poweroff');
       }
     });
@@ -236,7 +299,9 @@ function runQemu(
     child.on('close', (code) => {
       finish(() => {
         const consoleText = watcher.lastLines(200);
-        if (watcher.result !== undefined) {
+        if (signal?.aborted) {
+          reject(signal.reason);
+        } else if (watcher.result !== undefined) {
           resolve({ result: watcher.result, poweredOff: timedOut === undefined && code === 0, accel, console: consoleText, readyMs });
         } else if (!watcher.ready && timedOut === undefined && code !== 0 && stderr.trim() !== '') {
           reject(new InfraError('VM_UNAVAILABLE', `${qemu} failed: ${stderr.trim()}`));
@@ -258,8 +323,7 @@ function runQemu(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      signal?.removeEventListener('abort', kill);
       kill();
       settle();
     }

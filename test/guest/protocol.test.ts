@@ -9,6 +9,7 @@ import {
   JOB_LIMITS,
   READY_LINE,
   RESULT_BEGIN,
+  RUNNING_LINE,
   RESULT_END,
   SECRET_SECTOR,
   checkJob,
@@ -112,12 +113,16 @@ t.test('the console watcher finds the ready line and the result among other outp
   const result = '{"status":"success","stdout":"a\\nb","stderr":null,"exitCode":0,"exception":null,"executionTime":12,"truncated":false}';
   const forged = result.replace('a\\nb', 'FORGED');
   const consoleText =
-    `[    1.0] booting\r\ntestvm login: ${READY_LINE}\r\n` +
+    `[    1.0] booting\r\n${RUNNING_LINE}\r\ntestvm login: ${READY_LINE}\r\n${RUNNING_LINE}\r\n` +
     `${RESULT_BEGIN}\r\n${forged}\r\n${RESULT_END} ${newSecret()}\r\n` +
     `${begin}\r\ntestvm login: \r\n{not json\r\n${result}\r\n${end}\r\nThe system is going down\r\n`;
   const bytes = Buffer.from(consoleText);
-  for (let i = 0; i < bytes.length; i += 7) w.push(bytes.subarray(i, i + 7)); // arbitrary chunking
+  const readyAt = bytes.indexOf(READY_LINE);
+  w.push(bytes.subarray(0, readyAt));
+  t.equal(w.running, false, 'a running line before the ready line is not the runner\'s');
+  for (let i = readyAt; i < bytes.length; i += 7) w.push(bytes.subarray(i, Math.min(i + 7, bytes.length))); // arbitrary chunking
   t.equal(w.ready, true);
+  t.equal(w.running, true);
   t.same(w.result, { status: 'success', stdout: 'a\nb', stderr: null, exitCode: 0, exception: null, executionTime: 12, truncated: false });
   t.match(w.lastLines(2), /going down/);
 

@@ -12,7 +12,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, st
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GUEST_RUNNER_SCRIPT } from '../../src/guest/runner-script.js';
-import { ConsoleWatcher, RESULT_BEGIN, RESULT_END, SECRET_SECTOR, jobArchive, newSecret, parseResult } from '../../src/guest/protocol.js';
+import { ConsoleWatcher, READY_LINE, RESULT_BEGIN, RESULT_END, RUNNING_LINE, SECRET_SECTOR, jobArchive, newSecret, parseResult } from '../../src/guest/protocol.js';
 import type { JobResult, JobSpec } from '../../src/guest/protocol.js';
 import { imageEnv, runnerConf } from '../../src/boot/files.js';
 import { tempDir, which } from '../helpers/env.js';
@@ -189,6 +189,8 @@ for (const shell of SHELLS) {
       const text = run.console();
       const begin = text.indexOf(`${RESULT_BEGIN} ${secret}`);
       t.ok(begin > 0, `${user}: the real begin marker carries the secret`);
+      const [ready, running] = [text.indexOf(`${READY_LINE}\n`), text.indexOf(`${RUNNING_LINE}\n`)];
+      t.ok(ready >= 0 && ready < running && running < begin, `${user}: ready, running, then the result`);
       t.ok(text.endsWith(`${RESULT_END} ${secret}\n`), `${user}: and the end marker`);
       t.ok(text.includes(FORGED), `${user}: the job did print its forgery`);
       t.notOk(text.slice(begin).includes(FORGED), `${user}: nothing of the job after the result began`);

@@ -2,10 +2,13 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { imagePath } from '../../src/cli/rootfs/run.js';
+import { resolveImagePath } from '../../src/store/paths.js';
+
+const imagePath = (image: string, imagesDir: string | undefined, env: NodeJS.ProcessEnv) => resolveImagePath(image, { imagesDir, env, orPath: true });
 import { bootJob, resultDeadline } from '../../src/vm/qemu.js';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
 import { runCli } from '../helpers/cli.js';
+import { shellImage } from './images.js';
 
 t.test('image names resolve in the images directory', async (t) => {
   t.equal(imagePath('python', '/data/img', {}), '/data/img/rootfs-python.ext4');
@@ -16,7 +19,7 @@ t.test('image names resolve in the images directory', async (t) => {
 });
 
 t.test('missing image, kernel, VMM and accelerator', async (t) => {
-  if (!prerequisites(t, { files: [CLI] })) return;
+  if (!prerequisites(t, { tools: ['mke2fs'], files: [CLI] })) return;
   const dir = tempDir(t);
   const env = { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir };
   const noImage = await runCli(['rootfs', 'run', 'ghost', '--code', 'true'], { timeoutMs: 30_000, env });
@@ -24,7 +27,7 @@ t.test('missing image, kernel, VMM and accelerator', async (t) => {
   t.equal(noImage.stdout, '');
   t.match(noImage.stderr, `No rootfs image at ${join(dir, 'rootfs-ghost.ext4')}`);
 
-  writeFileSync(join(dir, 'rootfs-empty.ext4'), Buffer.alloc(4096));
+  shellImage(dir, 'rootfs-empty.ext4'); // passes the image checks: the kernel is what is missing
   const noKernel = await runCli(['rootfs', 'run', 'empty', '--code', 'true', '--kernel', join(dir, 'vmlinuz')], { timeoutMs: 30_000, env });
   t.equal(noKernel.status, 3, 'VM unavailable');
   t.match(noKernel.stderr, /Cannot read .*vmlinuz.*--kernel/);

@@ -1,8 +1,9 @@
+import { constants } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
-import { JOB_LIMITS, bootJob } from '../../vm/qemu.js';
-import type { AccelChoice } from '../../vm/qemu.js';
-import { resolveImagePath } from '../../store/paths.js';
+import { runJob } from '../../api/run.js';
+import { JOB_LIMITS, VM_LIMITS } from '../../vm/qemu.js';
+import type { AccelChoice, BootEvent, BootStage } from '../../vm/qemu.js';
 
 interface RunArgs {
   image: string;
@@ -13,15 +14,12 @@ interface RunArgs {
   timeout: number;
   'max-output'?: number;
   user?: string;
+  mem: number;
+  vcpus: number;
   accel: AccelChoice;
   persist: boolean;
   console: boolean;
   'images-dir'?: string;
-}
-
-/** NAME → <images dir>/rootfs-NAME.ext4; anything with a slash or .ext4 is a path. */
-export function imagePath(image: string, imagesDir: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolveImagePath(image, { imagesDir, env, orPath: true });
 }
 
 /** `tr-` and a nanosecond timestamp, as the seed's host command prints it. */
@@ -47,23 +45,102 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: `Bytes kept of stdout and of stderr each; more sets "truncated": true (default ${JOB_LIMITS.defaultMaxOutput}, at most ${JOB_LIMITS.maxMaxOutput})`,
       })
       .option('user', { type: 'string', describe: "Run the job as this user (name, uid, name:group, uid:gid) instead of the image's USER" })
+      .option('mem', { type: 'number', default: VM_LIMITS.defaultMemoryMb, describe: `Guest memory in MiB (${VM_LIMITS.minMemoryMb} to ${VM_LIMITS.maxMemoryMb}, at most this host's)` })
+      .option('vcpus', { type: 'number', default: VM_LIMITS.defaultVcpus, describe: `Guest vCPUs (1 to ${VM_LIMITS.maxVcpus})` })
       .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as AccelChoice, describe: 'QEMU accelerator' })
       .option('persist', { type: 'boolean', default: false, describe: 'Keep the guest\'s writes in the image (default: discarded)' })
       .option('console', { type: 'boolean', default: false, describe: 'Copy the guest console to stderr' })
       .option('images-dir', { type: 'string', describe: 'Images directory (default: $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' }),
   handler: async (argv) => {
     const trace_id = traceId();
-    const outcome = await bootJob({
-      image: imagePath(argv.image, argv['images-dir']),
-      kernel: argv.kernel,
-      initrd: argv.initrd,
-      accel: argv.accel,
-      persist: argv.persist,
-      console: argv.console ? process.stderr : undefined,
-      job: { lang: argv.lang, code: argv.code, timeout: argv.timeout, maxOutput: argv['max-output'], user: argv.user },
-    });
-    process.stdout.write(`${JSON.stringify({ trace_id, ...outcome.result }, null, 2)}\n`);
-    if (!outcome.poweredOff) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
-    process.exitCode = outcome.result.status === 'success' ? EXIT.OK : EXIT.FAILED;
+    const interruption = interruptible();
+    // The console copy is the boot's progress already; a status line would cut into it.
+    const progress = argv.console ? undefined : bootProgress(process.stderr);
+    try {
+      const outcome = await runJob({
+        image: argv.image,
+        imagesDir: argv['images-dir'],
+        kernel: argv.kernel,
+        initrd: argv.initrd,
+        accel: argv.accel,
+        persist: argv.persist,
+        memoryMb: argv.mem,
+        vcpus: argv.vcpus,
+        console: argv.console ? process.stderr : undefined,
+        job: { lang: argv.lang, code: argv.code, timeout: argv.timeout, maxOutput: argv['max-output'], user: argv.user },
+        signal: interruption.signal,
+        onEvent: progress?.event,
+      });
+      progress?.end();
+      process.stdout.write(`${JSON.stringify({ trace_id, ...outcome.result }, null, 2)}\n`);
+      if (!outcome.poweredOff) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
+      process.exitCode = outcome.result.status === 'success' ? EXIT.OK : EXIT.FAILED;
+    } catch (err) {
+      progress?.end();
+      const signal = interruption.received();
+      if (signal === undefined) throw err;
+      process.stderr.write(`Interrupted by ${signal}: the VM was stopped and its temporary files removed; no result.\n`);
+      process.exitCode = 128 + constants.signals[signal];
+    } finally {
+      interruption.release();
+    }
   },
 };
+
+/** SIGINT and SIGTERM abort the run (QEMU killed, files removed) instead of killing this process outright. */
+function interruptible() {
+  const controller = new AbortController();
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  const on = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    received ??= signal;
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  const handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
+  for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    release: () => {
+      for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
+    },
+  };
+}
+
+const STAGE_WORDS: Record<BootStage, string> = {
+  booting: 'Booting the VM',
+  kernel: 'Kernel up',
+  ready: 'Guest runner ready',
+  running: 'Job running',
+  done: 'Done',
+};
+const TICK_MS = 1000;
+
+/**
+ * One status line on a terminal: the boot's stage and the seconds since QEMU started,
+ * redrawn at each stage and each second. Nothing when stderr is not a TTY.
+ */
+function bootProgress(stream: NodeJS.WriteStream) {
+  if (!stream.isTTY) return undefined;
+  let started: number | undefined;
+  let stage: BootStage = 'booting';
+  const seconds = () => (started === undefined ? 0 : (Date.now() - started) / 1000);
+  const draw = () => {
+    if (started !== undefined) stream.write(`\r\x1b[K${STAGE_WORDS[stage]}… ${seconds().toFixed(0)} s`);
+  };
+  const ticker = setInterval(draw, TICK_MS);
+  ticker.unref();
+  return {
+    event(event: BootEvent): void {
+      started ??= Date.now() - event.elapsedMs;
+      stage = event.stage;
+      draw();
+    },
+    /** Leaves "Done after N s" when the result came, else a clean line for what follows. */
+    end(): void {
+      clearInterval(ticker);
+      if (started === undefined) return;
+      stream.write(stage === 'done' ? `\r\x1b[K${STAGE_WORDS.done} after ${seconds().toFixed(1)} s\n` : '\r\x1b[K');
+      started = undefined;
+    },
+  };
+}
