@@ -17,7 +17,7 @@ const END_SIGNATURE = '-----END PGP SIGNATURE-----';
 const SKEW_SECONDS = 300;
 
 export interface VerifiedText {
-  /** The signed text, lines joined with '\n' (as hashed, but LF). */
+  /** The signed text as a byte string (latin1), lines joined with '\n' (as hashed, but LF). */
   text: string;
   /** The key whose signature was good. */
   signer: SigningKey;
@@ -59,9 +59,10 @@ export function parseCleartext(message: string, what: string): Cleartext {
  * Verifies a cleartext-signed message against `keys` at `now` (seconds since the epoch).
  * Throws INTEGRITY naming every signature's key id and why it was not accepted.
  */
-export function verifyCleartext(message: string, keys: readonly SigningKey[], now: number, what: string): VerifiedText {
-  const { lines, signatures } = parseCleartext(message, what);
-  const signed = Buffer.from(lines.join('\r\n'), 'utf8');
+export function verifyCleartext(message: Buffer, keys: readonly SigningKey[], now: number, what: string): VerifiedText {
+  // latin1 keeps every byte as one char, so the text hashed is the bytes received.
+  const { lines, signatures } = parseCleartext(message.toString('latin1'), what);
+  const signed = Buffer.from(lines.join('\r\n'), 'latin1');
   const reasons: string[] = [];
   for (const sig of signatures) {
     const named = sig.issuers[sig.issuers.length - 1] ?? 'an unnamed key';
