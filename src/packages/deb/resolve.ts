@@ -104,7 +104,7 @@ class Resolver {
       throw new InfraError('NOT_FOUND', `no package named "${name}" in the repositories${near.length ? ` (nearest: ${near.join(', ')})` : ''}; check the name`, { option: 'packages' });
     }
     const problem = this.select(candidate, []);
-    if (problem) throw unsatisfiable([candidate.name], problem);
+    if (problem) throw unsatisfiable([`${candidate.name} (${candidate.version})`], problem);
   }
 
   /** Adds `pkg` and what it needs; returns why it cannot be installed, or undefined. */
