@@ -13,11 +13,12 @@ export interface DebVersion {
 }
 
 /** The last hyphen starts the revision; the upstream part may then hold hyphens too. */
-const VERSION = /^(?:(\d+):)?([A-Za-z0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$/;
+const VERSION = /^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$/;
 
 export function parseVersion(text: string): DebVersion {
   const m = VERSION.exec(text.trim());
-  if (!m) throw badVersion(text);
+  // A colon in the upstream version is allowed only after an epoch (dpkg's parseversion).
+  if (!m || (m[1] === undefined && m[2]!.includes(':'))) throw badVersion(text);
   const epoch = m[1] === undefined ? 0 : Number(m[1]);
   if (!Number.isSafeInteger(epoch)) throw badVersion(text);
   return { epoch, upstream: m[2]!, revision: m[3] ?? '' };
