@@ -10,7 +10,7 @@
 import { InfraError } from '../../errors.js';
 import { HttpClient } from '../../image/registry/http.js';
 import type { DirInode } from '../../tree/tree.js';
-import { downloadDebs } from './download.js';
+import { debExpected, downloadDebs } from './download.js';
 import { formatRef, type Alternatives, type PackageRef } from './relations.js';
 import { readPackages, readRelease, type Offer } from './release.js';
 import { readSources, type BaseFiles } from './sources.js';
@@ -51,9 +51,18 @@ const MAX_SELECTED = 5_000;
  * forbids it.
  */
 export async function resolveDebs(options: ResolveDebsOptions): Promise<ResolvedDeb[]> {
-  const http = options.http ?? new HttpClient();
-  const now = (options.now ?? new Date()).getTime() / 1000;
-  try {
+  return withClient(options, async (http) => {
+    const downloads = await chooseDebs({ ...options, http });
+    const bytes = downloads.reduce((sum, d) => sum + debExpected(d.stanza).size, 0);
+    options.progress?.({ kind: 'resolved', packages: downloads.length, bytes });
+    return downloadDebs(http, options.cacheDir, downloads, (deb, size) => options.progress?.({ kind: 'downloaded', deb, bytes: size }));
+  });
+}
+
+/** What resolveDebs would download, in install order, without downloading it. */
+export async function chooseDebs(options: Omit<ResolveDebsOptions, 'cacheDir'>): Promise<Offer[]> {
+  return withClient(options, async (http) => {
+    const now = (options.now ?? new Date()).getTime() / 1000;
     const offers: Offer[] = [];
     for (const source of readSources({ root: options.tree, readFile: options.readFile }, options.sources)) {
       const release = await readRelease(http, source, now);
@@ -62,11 +71,15 @@ export async function resolveDebs(options: ResolveDebsOptions): Promise<Resolved
       offers.push(...found);
     }
     const status = options.readFile('/var/lib/dpkg/status')?.toString('latin1');
-    const chosen = resolve(new Universe(offers, options.arch), installedPackages(status, options.arch), options.packages, options.arch);
-    const downloads = chosen.map((p) => p.offer!);
-    const bytes = downloads.reduce((sum, d) => sum + Number(d.stanza.fields.get('Size') ?? 0), 0);
-    options.progress?.({ kind: 'resolved', packages: downloads.length, bytes });
-    return await downloadDebs(http, options.cacheDir, downloads, (deb, size) => options.progress?.({ kind: 'downloaded', deb, bytes: size }));
+    return resolve(new Universe(offers, options.arch), installedPackages(status, options.arch), options.packages, options.arch).map((p) => p.offer!);
+  });
+}
+
+/** Runs `work` with the caller's HTTP client, or a new one closed afterwards. */
+async function withClient<T>(options: { http?: HttpClient }, work: (http: HttpClient) => Promise<T>): Promise<T> {
+  const http = options.http ?? new HttpClient();
+  try {
+    return await work(http);
   } finally {
     if (!options.http) await http.close();
   }
