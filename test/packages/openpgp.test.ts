@@ -4,7 +4,7 @@
  * cleartext framework's edge cases, subkeys, expiry, revocation and armour damage.
  */
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyCleartext } from '../../src/packages/openpgp/cleartext.js';
@@ -50,8 +50,10 @@ t.test('the archive InRelease against the debootstrap base keyring, as gpgv judg
   const base = debianMinbaseDir();
   const work = tempDir(t);
   const inRelease = join(work, 'InRelease');
-  execFileSync('curl', ['-fsS', '--max-time', '60', '-o', inRelease, `${debianMirror()}/dists/bookworm/InRelease`]);
-  const message = readFileSync(inRelease);
+  const res = await fetch(`${debianMirror()}/dists/bookworm/InRelease`, { signal: AbortSignal.timeout(60_000) });
+  t.equal(res.status, 200, 'the archive serves InRelease');
+  const message = Buffer.from(await res.arrayBuffer());
+  writeFileSync(inRelease, message);
   const keyringFile = join(base, 'usr/share/keyrings/debian-archive-keyring.gpg');
   const keyring = readFileSync(keyringFile);
   const trustedDir = join(base, 'etc/apt/trusted.gpg.d');

@@ -55,7 +55,19 @@ export function readSources(base: BaseFiles, lines?: readonly string[]): Source[
     });
   }
   if (declared.length > MAX_SOURCES) throw new InfraError('INPUT', `more than ${MAX_SOURCES} package sources are declared; that is not a base image`);
-  return declared.map((d) => ({ uri: d.uri.replace(/\/+$/, ''), suite: d.suite, components: d.components, origin: d.origin, keyrings: keyringFor(base, d) }));
+  return declared.map((d) => ({ uri: httpUri(d), suite: d.suite, components: d.components, origin: d.origin, keyrings: keyringFor(base, d) }));
+}
+
+/** The source's URI without trailing slashes; only http and https are fetched. */
+function httpUri(source: Declared): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source.uri)?.[1]?.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw new InfraError('INPUT', `${source.origin}: the source URI ${source.uri} is not http or https, the only kinds supported; use an http(s) mirror`, { option: 'repository' });
+  }
+  if (source.suite.endsWith('/') || source.components.length === 0) {
+    throw new InfraError('INPUT', `${source.origin}: "${source.suite}" is a flat repository (no components), which is not supported; use a "dists/SUITE" repository`, { option: 'repository' });
+  }
+  return source.uri.replace(/\/+$/, '');
 }
 
 function treeSources(base: BaseFiles): Declared[] {
