@@ -117,4 +117,28 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     served.overrides.set('/repo/pool/main/alt-real_1.0_all.deb', damaged);
     await t.rejects(run(['alt-real'], { cacheDir: join(work, 'fresh-cache') }), { code: 'INTEGRITY', message: /alt-real_1\.0_all\.deb is corrupt: digest sha256:[0-9a-f]{64} instead of/ });
   });
+
+  t.test('sources: deb822 with Signed-By (a path or an inline key), one-line signed-by, unsupported kinds', async (t) => {
+    const dir = join(work, 'deb822');
+    mkdirSync(join(dir, 'etc/apt/sources.list.d'), { recursive: true });
+    mkdirSync(join(dir, 'usr/share/keyrings'), { recursive: true });
+    writeFileSync(join(dir, 'usr/share/keyrings/test.gpg'), exportKey(home, rsaKey, false));
+    const inline = exportKey(home, edKey).toString('utf8').trimEnd().split('\n').map((l) => (l === '' ? ' .' : ` ${l}`)).join('\n');
+    writeFileSync(
+      join(dir, 'etc/apt/sources.list.d/test.sources'),
+      [`# disabled`, `Types: deb`, `URIs: ${served.url}/nowhere`, `Suites: test`, `Components: main`, `Enabled: no`, ``,
+        `Types: deb deb-src`, `URIs: ${served.url}/repo`, `Suites: test`, `Components: main`, `Signed-By: /usr/share/keyrings/test.gpg`, ``].join('\n'),
+    );
+    const byPath = await baseFromDir(dir);
+    t.same((await resolveDebs({ ...byPath, packages: ['early'], arch: 'amd64', cacheDir })).map((d) => d.stanza.package), ['early'], 'Signed-By names a binary keyring in the tree');
+    writeFileSync(join(dir, 'etc/apt/sources.list.d/test.sources'), [`Types: deb`, `URIs: ${served.url}/repo`, `Suites: test`, `Components: main`, `Signed-By:`, inline, ``].join('\n'));
+    const byInline = await baseFromDir(dir);
+    t.same((await resolveDebs({ ...byInline, packages: ['early'], arch: 'amd64', cacheDir })).map((d) => d.stanza.package), ['early'], 'an inline key block');
+    const line = (l: string) => resolveDebs({ ...byInline, sources: [l], packages: ['early'], arch: 'amd64', cacheDir });
+    t.same((await line(`deb [arch=amd64 signed-by=/usr/share/keyrings/test.gpg] ${served.url}/repo test main`)).length, 1, 'a one-line source with signed-by');
+    await t.rejects(line(`deb [signed-by=/usr/share/keyrings/missing.gpg] ${served.url}/repo test main`), { code: 'INPUT', message: /keyring \/usr\/share\/keyrings\/missing\.gpg named by Signed-By is not in the base image/ });
+    await t.rejects(line('deb file:/srv/repo test main'), { message: /not http or https/ });
+    await t.rejects(line(`deb ${served.url}/repo ./`), { message: /flat repository/ });
+    await t.rejects(line(`deb [signed-by=/usr/share/keyrings/test.gpg] ${served.url}/repo other main`), { code: 'NOT_FOUND', message: /InRelease file of .* other could not be fetched .*HTTP 404/ });
+  });
 }
