@@ -51,7 +51,7 @@ export async function readRelease(http: HttpClient, source: Source, now: number)
   return parseRelease(text, what, now);
 }
 
-export function parseRelease(text: string, what: string, now: number): Release {
+function parseRelease(text: string, what: string, now: number): Release {
   const paragraph = parseParagraphs(text, what)[0];
   if (!paragraph) throw new InfraError('INPUT', `${what} is empty`);
   const validUntil = field(paragraph, 'Valid-Until');

@@ -24,7 +24,7 @@ export interface Pkg {
   offer?: Offer;
 }
 
-export function toPkg(stanza: DebStanza, offer?: Offer): Pkg {
+function toPkg(stanza: DebStanza, offer?: Offer): Pkg {
   const what = `${stanza.package} ${stanza.version}`;
   const flat = (name: string): PackageRef[] => parseRelations(field(stanza.fields, name), what).flat();
   return {

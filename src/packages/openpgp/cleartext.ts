@@ -29,7 +29,7 @@ interface Cleartext {
 }
 
 /** Splits a cleartext-signed message into its text lines and signature packets. */
-export function parseCleartext(message: string, what: string): Cleartext {
+function parseCleartext(message: string, what: string): Cleartext {
   const lines = message.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   if (lines[0] !== BEGIN_MESSAGE) throw malformed(what, `it does not start with "${BEGIN_MESSAGE}"`);
   let i = 1;

@@ -90,8 +90,12 @@ function verified(packets: readonly Packet[], types: readonly number[], signer: 
     .filter((s) => checkSignature(s, signer, prefix, true));
 }
 
-/** Generic, persona, casual and positive certifications (0x10–0x13). */
-const CERTIFICATIONS = [0x10, 0x11, 0x12, SignatureType.PositiveCertification];
+const CERTIFICATIONS = [
+  SignatureType.GenericCertification,
+  SignatureType.PersonaCertification,
+  SignatureType.CasualCertification,
+  SignatureType.PositiveCertification,
+];
 
 function newest(sigs: readonly Signature[]): Signature | undefined {
   return sigs.reduce<Signature | undefined>((best, s) => (best && best.created! >= s.created! ? best : s), undefined);

@@ -27,13 +27,14 @@ export const HASH_NAMES: ReadonlyMap<number, string> = new Map([
   [10, 'sha512'],
   [11, 'sha224'],
 ]);
-export const SHA1 = 2;
 
 /** Signature types (RFC 4880 §5.2.1). */
 export const SignatureType = {
   Binary: 0x00,
   CanonicalText: 0x01,
   GenericCertification: 0x10,
+  PersonaCertification: 0x11,
+  CasualCertification: 0x12,
   PositiveCertification: 0x13,
   SubkeyBinding: 0x18,
   PrimaryKeyBinding: 0x19,
