@@ -13,6 +13,8 @@ import { checkSignature, mayBeBy, parseSignature, type Signature } from './signa
 const BEGIN_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';
 const BEGIN_SIGNATURE = '-----BEGIN PGP SIGNATURE-----';
 const END_SIGNATURE = '-----END PGP SIGNATURE-----';
+/** Debian signs with three keys; a block with more signatures than this is refused (each costs a hash of the text). */
+const MAX_SIGNATURES = 16;
 /** Clock skew tolerated for a signature made "in the future". */
 const SKEW_SECONDS = 300;
 
@@ -47,6 +49,7 @@ function parseCleartext(message: string, what: string): Cleartext {
     return line;
   });
   const packets = readPackets(decodeArmourBody(lines.slice(sigStart + 1, sigEnd)));
+  if (packets.length > MAX_SIGNATURES) throw malformed(what, `it carries ${packets.length} signatures, more than ${MAX_SIGNATURES}`);
   const signatures = packets.map((p) => {
     const sig = p.tag === PacketTag.Signature ? parseSignature(p.body) : undefined;
     if (!sig) throw malformed(what, 'its signature block holds a packet that is not a v4 signature');

@@ -7,7 +7,7 @@
  * (0x20, 0x28) and key expiry (§5.2.3.6) are recorded; designated revokers are not.
  */
 import { PacketTag, SignatureType, KEY_FLAG_SIGN, dearmourAll, readPackets, type Packet } from './packets.js';
-import { checkSignature, mayBeBy, parsePublicKey, parseSignature, type PublicKey, type Signature } from './signature.js';
+import { checkSignature, keyFrame, mayBeBy, parsePublicKey, parseSignature, type PublicKey, type Signature } from './signature.js';
 
 /** A key that may sign data, and what limits it. */
 export interface SigningKey {
@@ -69,11 +69,6 @@ function splitCertificates(packets: readonly Packet[]): Certificate[] {
   return certs;
 }
 
-/** A key as certifications hash it: 0x99, two-octet length, body (RFC 4880 §5.2.4). */
-function keyFrame(key: PublicKey): Buffer {
-  return Buffer.concat([Buffer.from([0x99, key.body.length >> 8, key.body.length & 0xff]), key.body]);
-}
-
 /** A user id as certifications hash it: 0xB4, four-octet length, the id (§5.2.4). */
 function userIdFrame(id: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -85,9 +80,18 @@ function userIdFrame(id: Buffer): Buffer {
 /** The signatures of `types` by `signer` over `prefix` that verify. */
 function verified(packets: readonly Packet[], types: readonly number[], signer: PublicKey, prefix: Buffer[]): Signature[] {
   return packets
-    .map((p) => parseSignature(p.body))
+    .map((p) => parseOrSkip(p.body))
     .filter((s): s is Signature => s !== undefined && types.includes(s.type) && mayBeBy(s, signer))
     .filter((s) => checkSignature(s, signer, prefix, true));
+}
+
+/** A malformed signature in a keyring (often a third party's certification) only fails to count. */
+function parseOrSkip(body: Buffer): Signature | undefined {
+  try {
+    return parseSignature(body);
+  } catch {
+    return undefined;
+  }
 }
 
 const CERTIFICATIONS = [
@@ -117,7 +121,7 @@ function canSign(sig: Signature | undefined): boolean {
 function signingKeys(cert: Certificate): SigningKey[] {
   const primary = parsePublicKey(cert.primary.body);
   if (!primary?.verifier) return [];
-  const primaryFrame = keyFrame(primary);
+  const primaryFrame = keyFrame(primary.body);
   const certifications = cert.userIds.flatMap((u) => verified(u.sigs, CERTIFICATIONS, primary, [primaryFrame, userIdFrame(u.id.body)]));
   const directSigs = verified(cert.direct, [SignatureType.DirectKey], primary, [primaryFrame]);
   if (certifications.length === 0 && directSigs.length === 0) return [];
@@ -131,7 +135,7 @@ function signingKeys(cert: Certificate): SigningKey[] {
   for (const sub of cert.subkeys) {
     const subkey = parsePublicKey(sub.key.body);
     if (!subkey?.verifier) continue;
-    const prefix = [primaryFrame, keyFrame(subkey)];
+    const prefix = [primaryFrame, keyFrame(subkey.body)];
     const binding = newest(verified(sub.sigs, [SignatureType.SubkeyBinding], primary, prefix));
     if (!binding || binding.keyFlags === undefined || !canSign(binding)) continue;
     const backSigned = binding.embedded.some((e) => e.type === SignatureType.PrimaryKeyBinding && checkSignature(e, subkey, prefix, true));

@@ -3,7 +3,7 @@
  * and checking one signature against one key with node:crypto. RSA is PKCS#1 v1.5 over
  * the hash (§5.2.2); EdDSA legacy signs the hash value itself (RFC 9580 §5.2.3.3).
  */
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { BodyReader, ED25519_OID, HASH_NAMES, PublicKeyAlgorithm, Subpacket, pgpError } from './packets.js';
 
 /** A v4 public key or subkey (RFC 4880 §5.5.2), with its fingerprint (§12.2). */
@@ -25,30 +25,47 @@ export interface PublicKey {
 
 /** The smallest RSA modulus accepted for a signature (apt refuses weaker keys too). */
 const MIN_RSA_BITS = 2048;
+/** Larger moduli are not in use and only make verification slow: such keys are ignored. */
+const MAX_RSA_BITS = 16384;
+
+/** A key packet body as fingerprints and key signatures hash it: 0x99, two-octet length, body (§5.2.4, §12.2). */
+export function keyFrame(body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x99, body.length >> 8, body.length & 0xff]), body]);
+}
 
 export function parsePublicKey(body: Buffer): PublicKey | undefined {
   const r = new BodyReader(body, 'a public key packet');
   const version = r.u8();
-  if (version !== 4) return undefined; // v3 is obsolete; v6 (RFC 9580) is not supported
+  // v3 is obsolete and v6 (RFC 9580) not supported; a v4 key body fits a two-octet length.
+  if (version !== 4 || body.length > 0xffff) return undefined;
   const created = r.u32();
   const algorithm = r.u8();
-  const framed = Buffer.concat([Buffer.from([0x99, body.length >> 8, body.length & 0xff]), body]);
-  const fingerprint = createHash('sha1').update(framed).digest('hex').toUpperCase();
+  const fingerprint = createHash('sha1').update(keyFrame(body)).digest('hex').toUpperCase();
   const key: PublicKey = { body, created, algorithm, fingerprint, keyId: fingerprint.slice(-16), bits: 0 };
   if (algorithm === PublicKeyAlgorithm.RsaEncryptSign || algorithm === PublicKeyAlgorithm.RsaSignOnly) {
     const n = stripZeros(r.mpi());
     const e = stripZeros(r.mpi());
     key.bits = n.length * 8;
-    key.verifier = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+    if (key.bits > MAX_RSA_BITS) return key;
+    key.verifier = importKey({ kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') });
   } else if (algorithm === PublicKeyAlgorithm.EdDsaLegacy) {
     const oid = r.bytes(r.u8());
     const point = r.mpi();
     // The point is 0x40 followed by the 32-byte native Ed25519 key (RFC 9580 §11.2.1).
     if (oid.equals(ED25519_OID) && point.length === 33 && point[0] === 0x40) {
-      key.verifier = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: point.subarray(1).toString('base64url') }, format: 'jwk' });
+      key.verifier = importKey({ kty: 'OKP', crv: 'Ed25519', x: point.subarray(1).toString('base64url') });
     }
   }
   return key;
+}
+
+/** The key as node:crypto takes it, or undefined when its numbers are unusable (such a key verifies nothing). */
+function importKey(jwk: JsonWebKey): KeyObject | undefined {
+  try {
+    return createPublicKey({ key: jwk, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
 }
 
 /** A v4 signature packet and the subpackets this verifier uses. */
