@@ -149,4 +149,28 @@ t.test('messages and keys made by gpg', async (t) => {
   const badSum = armour.replace(sumLine, sumLine === '=AAAA' ? '=AAAB' : '=AAAA');
   t.throws(() => verifyCleartext(Buffer.from(badSum, 'latin1'), readKeyring([keyring(ed)]), NOW, 'm'), { message: /CRC-24/ }, 'a damaged armour checksum');
   t.throws(() => verifyCleartext(Buffer.from(`junk\n${armour}`, 'latin1'), readKeyring([keyring(ed)]), NOW, 'm'), { message: /does not start with/ }, 'text before the signed message');
+
+  // Hostile bytes: any one byte of the message or of the key changed is refused with an
+  // InfraError (or, where the byte is outside what is signed and parsed, still verifies).
+  const keys = keyring(ed);
+  let refused = 0;
+  const odd: string[] = [];
+  const textStart = message.indexOf('\n\n') + 2;
+  const textEnd = message.indexOf('-----BEGIN PGP SIGNATURE-----');
+  const acceptedInText: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    const victim = i % 2 === 0 ? Buffer.from(message) : Buffer.from(keys);
+    const at = (i * 7919) % victim.length;
+    victim[at] = victim[at]! ^ (1 << (i % 8));
+    try {
+      verifyCleartext(i % 2 === 0 ? victim : message, readKeyring([i % 2 === 0 ? keys : victim]), NOW, 'm');
+      if (i % 2 === 0 && at >= textStart && at < textEnd) acceptedInText.push(at);
+    } catch (err) {
+      if ((err as { code?: string }).code === undefined) odd.push(`${i}: ${(err as Error).message}`);
+      refused++;
+    }
+  }
+  t.same(odd, [], 'every refusal is an InfraError');
+  t.same(acceptedInText, [], 'no change inside the signed text is accepted');
+  t.ok(refused > 300, `most single-bit changes are refused (${refused} of 400)`);
 });
