@@ -41,8 +41,8 @@ export function exportKey(home: string, id: string, armour = true): Buffer {
   return execFileSync('gpg', ['--homedir', home, '--batch', ...(armour ? ['--armor'] : []), '--export', id], { timeout: 60_000 });
 }
 
-/** Builds `.deb` files into `root/pool/main` and writes Packages, Packages.gz and Release for suite `test`. */
-export function buildRepository(root: string, debs: readonly DebSpec[], releaseExtra: string[] = []): void {
+/** Builds `.deb` files into `root/pool/main` and writes Packages, Packages.gz (or .xz) and Release for suite `test`. */
+export function buildRepository(root: string, debs: readonly DebSpec[], releaseExtra: string[] = [], compressor: 'gzip' | 'xz' = 'gzip'): void {
   const pool = join(root, 'pool/main');
   mkdirSync(pool, { recursive: true });
   for (const deb of debs) {
@@ -58,7 +58,8 @@ export function buildRepository(root: string, debs: readonly DebSpec[], releaseE
   mkdirSync(join(dists, 'main/binary-amd64'), { recursive: true });
   const packages = execFileSync('apt-ftparchive', ['packages', 'pool'], { cwd: root, timeout: 60_000 });
   writeFileSync(join(dists, 'main/binary-amd64/Packages'), packages);
-  writeFileSync(join(dists, 'main/binary-amd64/Packages.gz'), execFileSync('gzip', ['-9n'], { input: packages }));
+  const suffix = compressor === 'gzip' ? 'gz' : 'xz';
+  writeFileSync(join(dists, `main/binary-amd64/Packages.${suffix}`), execFileSync(compressor, ['-9', ...(compressor === 'gzip' ? ['-n'] : [])], { input: packages }));
   const release = execFileSync(
     'apt-ftparchive',
     ['-o', 'APT::FTPArchive::Release::Suite=test', '-o', 'APT::FTPArchive::Release::Codename=test', '-o', 'APT::FTPArchive::Release::Components=main', '-o', 'APT::FTPArchive::Release::Architectures=amd64', 'release', 'dists/test'],

@@ -45,6 +45,9 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
   const staleRepo = join(work, 'stale');
   buildRepository(staleRepo, DEBS.slice(0, 1), ['Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC']);
   signRelease(staleRepo, home, [edKey]);
+  const xzRepo = join(work, 'xz');
+  buildRepository(xzRepo, DEBS.slice(0, 2), [], 'xz');
+  signRelease(xzRepo, home, [edKey]);
   const served = await serveRepository(work);
   t.teardown(() => served.server.close());
 
@@ -116,6 +119,13 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     damaged[damaged.length - 1] ^= 0xff;
     served.overrides.set('/repo/pool/main/alt-real_1.0_all.deb', damaged);
     await t.rejects(run(['alt-real'], { cacheDir: join(work, 'fresh-cache') }), { code: 'INTEGRITY', message: /alt-real_1\.0_all\.deb is corrupt: digest sha256:[0-9a-f]{64} instead of/ });
+  });
+
+  t.test('an index published as xz only', async (t) => {
+    const debs = await run(['app'], { sources: [`deb ${served.url}/xz test main`] }).catch((e: Error) => e.message);
+    t.match(debs, /needs libneeded \(>= 2\.0\)/, 'read through Packages.xz: app is there, its dependencies are not');
+    t.ok(served.requests.includes('/xz/dists/test/main/binary-amd64/Packages.xz'), 'the xz index was fetched');
+    t.same((await run(['early'], { sources: [`deb ${served.url}/xz test main`] })).map((d) => d.stanza.version), ['1:0.5-1']);
   });
 
   t.test('sources: deb822 with Signed-By (a path or an inline key), one-line signed-by, unsupported kinds', async (t) => {

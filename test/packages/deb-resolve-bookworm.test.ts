@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chooseDebs } from '../../src/packages/deb/resolve.js';
-import { debianMinbaseDir } from '../helpers/boot.js';
+import { debianMinbaseDir, debianMirror } from '../helpers/boot.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { baseFromDir } from './deb-repo-fixture.js';
 
@@ -45,4 +45,19 @@ t.test('python3 on the minbase tree: the same packages and versions as apt-get p
   const before = (a: string, b: string) => position.get(a)! < position.get(b)!;
   t.ok(before('python3.11-minimal', 'python3-minimal') && before('python3-minimal', 'python3') && before('libpython3.11-stdlib', 'python3.11'), 'dependencies first');
   t.equal(chosen[chosen.length - 1]!.stanza.package, 'python3', 'what was asked for comes last');
+});
+
+t.test('bookworm-updates, published as xz only, read through its signed Release', async (t) => {
+  if (!prerequisites(t, { tools: ['debootstrap'] })) return;
+  const events: Array<{ uri: string; suite: string; packages: number }> = [];
+  const chosen = await chooseDebs({
+    ...(await baseFromDir(debianMinbaseDir())),
+    sources: [`deb ${debianMirror()} bookworm-updates main`],
+    packages: [],
+    arch: 'amd64',
+    progress: (e) => e.kind === 'repository' && events.push(e),
+  });
+  t.same(chosen, []);
+  t.equal(events.length, 1);
+  t.ok(events[0]!.packages > 0, `its Packages.xz lists ${events[0]!.packages} packages`);
 });

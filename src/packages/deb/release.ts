@@ -1,11 +1,13 @@
 /**
  * A repository's signed `InRelease` (Debian Repository Format, "Release files"): fetched,
  * verified against the source's keyring, checked for `Valid-Until`, and used to pick and
- * verify each component's `Packages` index (gzip or plain; xz-only repositories are not
- * supported). Only what the signature covers is parsed.
+ * verify each component's `Packages` index (gzip, xz or plain: Debian's -updates and
+ * -security suites publish xz only). Only what the signature covers is parsed.
  */
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import xz from 'xz-decompress';
 import { InfraError } from '../../errors.js';
 import type { HttpClient } from '../../image/registry/http.js';
 import { verifyCleartext } from '../openpgp/cleartext.js';
@@ -19,6 +21,8 @@ import type { DebStanza } from './types.js';
 const MAX_INRELEASE_BYTES = 32 * 1024 * 1024;
 /** An uncompressed Packages index larger than this is refused (bookworm main amd64: ~45 MB). */
 const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
+/** Index forms in order of preference: node:zlib is fastest; Debian serves the plain file only where it lists no compressed one. */
+const INDEX_SUFFIXES = ['.gz', '.xz', ''] as const;
 
 export interface Release {
   paragraph: Paragraph;
@@ -78,19 +82,11 @@ export async function readPackages(http: HttpClient, source: Source, release: Re
     const base = `${component}/binary-${arch}/Packages`;
     const what = `${source.uri} ${source.suite} ${base}`;
     const plain = release.files.get(base);
-    const gz = release.files.get(`${base}.gz`);
-    const chosen = gz ? { path: `${base}.gz`, expected: gz } : plain ? { path: base, expected: plain } : undefined;
-    if (!chosen) {
-      const xzOnly = release.files.has(`${base}.xz`);
-      throw new InfraError(
-        'NOT_FOUND',
-        xzOnly
-          ? `${what} is published only as .xz, which is not supported; use a mirror that also publishes Packages.gz`
-          : `${what} is not listed in the signed Release file; check the component and architecture`,
-      );
-    }
-    const data = await fetchIndex(http, source, release, chosen.path, chosen.expected, what);
-    const text = chosen.path.endsWith('.gz') ? await inflate(data, plain, what) : data;
+    const suffix = INDEX_SUFFIXES.find((x) => release.files.has(`${base}${x}`));
+    if (suffix === undefined) throw new InfraError('NOT_FOUND', `${what} is not listed in the signed Release file; check the component and architecture`);
+    const path = `${base}${suffix}`;
+    const data = await fetchIndex(http, source, release, path, release.files.get(path)!, what);
+    const text = suffix === '' ? data : await inflate(data, suffix, plain, what);
     for (const p of parseParagraphs(text.toString('latin1'), what)) offers.push({ stanza: toStanza(p, what), uri: source.uri });
   }
   return offers;
@@ -108,12 +104,28 @@ async function fetchIndex(http: HttpClient, source: Source, release: Release, pa
   });
 }
 
-/** Gunzips with a bound: the uncompressed size the Release states (then checked), else MAX_INDEX_BYTES. */
-async function inflate(data: Buffer, uncompressed: Expected | undefined, what: string): Promise<Buffer> {
+/**
+ * Decompresses with a bound: the uncompressed size the Release states (then checked), else
+ * MAX_INDEX_BYTES.
+ */
+async function inflate(data: Buffer, suffix: '.gz' | '.xz', uncompressed: Expected | undefined, what: string): Promise<Buffer> {
   const limit = Math.min(uncompressed?.size ?? MAX_INDEX_BYTES, MAX_INDEX_BYTES);
-  const text = await promisify(gunzip)(data, { maxOutputLength: Math.max(limit, 1) }).catch((err: Error) => {
+  const text = await (suffix === '.gz' ? promisify(gunzip)(data, { maxOutputLength: Math.max(limit, 1) }) : unxz(data, limit)).catch((err: Error) => {
     throw new InfraError('INTEGRITY', `${what} does not decompress within ${limit} bytes (${err.message}); the index is damaged`, { cause: err });
   });
   if (uncompressed) checkBytes(text, uncompressed, `${what} (uncompressed)`);
   return text;
+}
+
+/** xz through the xz-decompress WebAssembly decoder, stopped as soon as it passes `limit`. */
+async function unxz(data: Buffer, limit: number): Promise<Buffer> {
+  const input = Readable.toWeb(Readable.from([data])) as ReadableStream<Uint8Array>;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of new xz.XzReadableStream(input)) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`more than ${limit} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
 }
