@@ -78,7 +78,8 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
       t.equal(bytes.subarray(0, 8).toString('latin1'), '!<arch>\n', `${deb.stanza.package}: an ar archive`);
     }
     t.equal(debs[0]!.stanza.fields.get('Filename'), 'pool/main/early_0.5-1_all.deb', 'stanza fields as written');
-    t.same(await run(['already']), [], 'an installed package needs nothing');
+    t.same(await run(['already']), [], 'an installed package with no newer version needs nothing');
+    t.same((await run(['libneeded'])).map((d) => d.stanza.version), ['2.1~rc1'], 'an installed package asked for is upgraded to its candidate');
   });
 
   t.test('unsatisfiable and conflicting dependencies name the chain', async (t) => {

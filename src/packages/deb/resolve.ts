@@ -3,8 +3,8 @@
  * versioned Provides, Conflicts, Breaks; Multi-Arch `:any` and foreign) the way
  * `apt-get install --no-install-recommends` does for a fresh request: what the base has
  * installed counts, each name's candidate is its highest version, the first installable
- * alternative wins, and an installed package is upgraded only when a dependency needs a
- * newer version. There is no backtracking past one alternative and nothing is removed:
+ * alternative wins, and an installed package is upgraded when it is asked for or a
+ * dependency needs a newer version. There is no backtracking past one alternative and nothing is removed:
  * a conflict with the base is an error. See docs/packages.md.
  */
 import { InfraError } from '../../errors.js';
@@ -16,7 +16,7 @@ import { readPackages, readRelease, type Offer } from './release.js';
 import { readSources, type BaseFiles } from './sources.js';
 import type { ResolvedDeb } from './types.js';
 import { Universe, installedPackages, type Pkg } from './universe.js';
-import { satisfiesVersion } from './version.js';
+import { compareVersions, satisfiesVersion } from './version.js';
 
 export type ResolveEvent =
   | { kind: 'repository'; uri: string; suite: string; packages: number }
@@ -108,10 +108,12 @@ class Resolver {
     for (const pkg of installed.values()) this.add(pkg);
   }
 
+  /** A requested name is installed, or upgraded to its candidate, as `apt-get install NAME` does. */
   request(name: string): void {
     const ref: PackageRef = { name };
-    if (this.satisfier(ref)) return;
     const candidate = this.candidatesFor(ref)[0];
+    const present = this.satisfier(ref);
+    if (present && (!candidate || present.name !== candidate.name || compareVersions(present.version, candidate.version) >= 0)) return;
     if (!candidate) {
       const near = this.universe.nearest(name);
       throw new InfraError('NOT_FOUND', `no package named "${name}" in the repositories${near.length ? ` (nearest: ${near.join(', ')})` : ''}; check the name`, { option: 'packages' });
