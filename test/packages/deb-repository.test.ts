@@ -29,6 +29,10 @@ const DEBS: DebSpec[] = [
   { name: 'breaks-base', version: '1.0', fields: { Breaks: 'already (<< 2)' } },
   { name: 'wants-any', version: '1.0', fields: { Depends: 'plain:any' } },
   { name: 'plain', version: '1.0', arch: 'amd64' },
+  { name: 'uses-lib', version: '1.1', fields: { Depends: 'libneeded (>= 2.0)' } },
+  { name: 'newlib', version: '1.0', fields: { Breaks: 'oldtool (<< 2)' } },
+  { name: 'oldtool', version: '2.0' },
+  { name: 'stuck', version: '1.0', fields: { Breaks: 'pinned (<< 2)' } },
 ];
 
 if (prerequisites(t, { tools: REPO_TOOLS })) {
@@ -58,7 +62,17 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     mkdirSync(join(dir, 'var/lib/dpkg'), { recursive: true });
     keys.forEach((k, i) => writeFileSync(join(dir, `etc/apt/trusted.gpg.d/key${i}.asc`), k));
     writeFileSync(join(dir, 'etc/apt/sources.list'), `# the test repository\n${sourcesLine}\n`);
-    writeFileSync(join(dir, 'var/lib/dpkg/status'), [statusStanza('already', '1.5'), statusStanza('libneeded', '1.0'), statusStanza('gone', '1.0', { Status: 'deinstall ok config-files' })].join('\n'));
+    writeFileSync(
+      join(dir, 'var/lib/dpkg/status'),
+      [
+        statusStanza('already', '1.5'),
+        statusStanza('libneeded', '1.0'),
+        statusStanza('uses-lib', '1.0', { Depends: 'libneeded (<< 2)' }),
+        statusStanza('oldtool', '1.5'),
+        statusStanza('pinned', '1.0'),
+        statusStanza('gone', '1.0', { Status: 'deinstall ok config-files' }),
+      ].join('\n'),
+    );
     return baseFromDir(dir);
   };
   const base = await makeBase('base', [exportKey(home, edKey)], `deb ${served.url}/repo test main`);
@@ -69,8 +83,8 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     const debs = await run(['app']);
     t.same(
       debs.map((d) => `${d.stanza.package}=${d.stanza.version}`),
-      ['early=1:0.5-1', 'libneeded=2.1~rc1', 'alt-real=1.0', 'provider=1.0', 'tool=3.0', 'app=1.0'],
-      'libneeded upgraded to its highest version (2.1~rc1 > 2.0+b1), missing-thing skipped for alt-real, the versioned provider chosen, installed "already" kept',
+      ['early=1:0.5-1', 'libneeded=2.1~rc1', 'alt-real=1.0', 'provider=1.0', 'tool=3.0', 'app=1.0', 'uses-lib=1.1'],
+      'libneeded upgraded to its highest version (2.1~rc1 > 2.0+b1), and uses-lib with it (its 1.0 needed libneeded << 2); missing-thing skipped for alt-real, the versioned provider chosen, installed "already" kept',
     );
     for (const deb of debs) {
       const bytes = readFileSync(deb.file);
@@ -79,12 +93,14 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     }
     t.equal(debs[0]!.stanza.fields.get('Filename'), 'pool/main/early_0.5-1_all.deb', 'stanza fields as written');
     t.same(await run(['already']), [], 'an installed package with no newer version needs nothing');
-    t.same((await run(['libneeded'])).map((d) => d.stanza.version), ['2.1~rc1'], 'an installed package asked for is upgraded to its candidate');
+    t.same((await run(['libneeded'])).map((d) => `${d.stanza.package}=${d.stanza.version}`), ['libneeded=2.1~rc1', 'uses-lib=1.1'], 'an installed package asked for is upgraded to its candidate, and what it would break with it');
   });
 
   t.test('unsatisfiable and conflicting dependencies name the chain', async (t) => {
     await t.rejects(run(['broken']), { code: 'NOT_FOUND', message: /cannot install broken \(1\.0\) → middle \(1\.0\): needs libneeded \(>= 9\), but libneeded \(>= 9\): the repositories have version 2\.1~rc1/ });
     await t.rejects(run(['clash']), { message: /clash \(1\.0\).*victim.*conflicts with alt-real \(1\.0\) \(it declares alt-real\)/ });
+    t.same((await run(['newlib'])).map((d) => `${d.stanza.package}=${d.stanza.version}`), ['oldtool=2.0', 'newlib=1.0'], 'a base package that newlib breaks is upgraded first');
+    await t.rejects(run(['stuck']), { message: /cannot install stuck \(1\.0\): conflicts with pinned \(1\.0\) \(it declares pinned \(<< 2\)\)/ }, 'and refused where no newer version exists');
     await t.rejects(run(['breaks-base']), { message: /breaks-base \(1\.0\).*conflicts with already \(1\.5\) \(it declares already \(<< 2\)\)/ });
     await t.rejects(run(['wants-any']), { message: /plain:any: the repositories have version 1\.0, not Multi-Arch: allowed/ });
     await t.rejects(run(['ap']), { code: 'NOT_FOUND', message: /no package named "ap" in the repositories \(nearest: app/ });

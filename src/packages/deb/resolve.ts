@@ -3,9 +3,10 @@
  * versioned Provides, Conflicts, Breaks; Multi-Arch `:any` and foreign) the way
  * `apt-get install --no-install-recommends` does for a fresh request: what the base has
  * installed counts, each name's candidate is its highest version, the first installable
- * alternative wins, and an installed package is upgraded when it is asked for or a
- * dependency needs a newer version. There is no backtracking past one alternative and nothing is removed:
- * a conflict with the base is an error. See docs/packages.md.
+ * alternative wins, and an installed package is upgraded when it is asked for, when a
+ * dependency needs a newer version, or when a new package breaks its version. There is
+ * no backtracking past one alternative and nothing is removed: a conflict with the base
+ * that no upgrade clears is an error. See docs/packages.md.
  */
 import { InfraError } from '../../errors.js';
 import { HttpClient } from '../../image/registry/http.js';
@@ -92,6 +93,11 @@ export function resolve(universe: Universe, installed: ReadonlyMap<string, Pkg>,
   return resolver.installOrder();
 }
 
+interface Clash {
+  other: Pkg;
+  text: string;
+}
+
 class Resolver {
   /** Name → the package that will be there: installed, or chosen here. */
   private readonly present = new Map<string, Pkg>();
@@ -118,14 +124,13 @@ class Resolver {
       const near = this.universe.nearest(name);
       throw new InfraError('NOT_FOUND', `no package named "${name}" in the repositories${near.length ? ` (nearest: ${near.join(', ')})` : ''}; check the name`, { option: 'packages' });
     }
-    const problem = this.select(candidate, []);
-    if (problem) throw unsatisfiable([`${candidate.name} (${candidate.version})`], problem);
+    const clash = this.clearClashes(candidate, []);
+    if (clash) throw unsatisfiable([`${candidate.name} (${candidate.version})`], clash);
+    this.select(candidate, []);
   }
 
-  /** Adds `pkg` and what it needs; returns why it cannot be installed, or undefined. */
-  private select(pkg: Pkg, chain: readonly string[]): string | undefined {
-    const clash = this.conflictWith(pkg);
-    if (clash) return clash;
+  /** Adds `pkg`, which conflicts with nothing present, and what it needs. */
+  private select(pkg: Pkg, chain: readonly string[]): void {
     if (chain.length > MAX_DEPTH || this.chosen.length >= MAX_SELECTED) {
       throw new InfraError('INPUT', `the dependencies of ${chain[0] ?? pkg.name} go deeper than ${MAX_DEPTH} levels or beyond ${MAX_SELECTED} packages; the repository index is hostile or broken`);
     }
@@ -135,9 +140,23 @@ class Resolver {
     this.chosen.push(pkg);
     const path = [...chain, `${pkg.name} (${pkg.version})`];
     for (const requirement of [...pkg.preDepends, ...pkg.depends]) this.require(requirement, path);
-    // An upgrade may leave packages that depended on the old version unsatisfied.
-    if (replaced) for (const other of [...this.present.values()]) for (const r of [...other.preDepends, ...other.depends]) if (r.some((a) => a.name === pkg.name)) this.require(r, [`${other.name} (${other.version})`]);
-    return undefined;
+    if (replaced) this.recheckDependents(pkg.name);
+  }
+
+  /**
+   * An upgrade may leave packages that depended on the old version unsatisfied: each is
+   * upgraded too where its candidate is newer (as apt does), else its need is met again.
+   */
+  private recheckDependents(name: string): void {
+    for (const other of [...this.present.values()]) {
+      if (this.present.get(other.name) !== other) continue; // upgraded meanwhile
+      const broken = [...other.preDepends, ...other.depends].filter((r) => r.some((ref) => ref.name === name) && !r.some((ref) => this.satisfier(ref)));
+      if (broken.length === 0) continue;
+      const upgrade = this.upgradeOf(other);
+      const chain = [`${other.name} (${other.version})`];
+      if (upgrade && !this.clearClashes(upgrade, chain)) this.select(upgrade, chain);
+      else for (const requirement of broken) this.require(requirement, chain);
+    }
   }
 
   /** Satisfies one comma-separated requirement, choosing the first installable alternative. */
@@ -148,13 +167,12 @@ class Resolver {
       const candidates = this.candidatesFor(ref);
       if (candidates.length === 0) reasons.push(`${formatRef(ref)}: ${this.whyNone(ref)}`);
       for (const candidate of candidates) {
-        const clash = this.conflictWith(candidate);
+        const clash = this.clearClashes(candidate, chain);
         if (clash) {
           reasons.push(`${formatRef(ref)}: ${candidate.name} ${clash}`);
           continue;
         }
-        const problem = this.select(candidate, chain);
-        if (problem) throw unsatisfiable([...chain, `${candidate.name} (${candidate.version})`], problem);
+        this.select(candidate, chain);
         return;
       }
     }
@@ -197,16 +215,40 @@ class Resolver {
     return native || (ref.archQualifier === undefined && pkg.multiArch === 'foreign');
   }
 
-  /** Why `pkg` cannot join what is present (Conflicts or Breaks either way), or undefined. */
-  private conflictWith(pkg: Pkg): string | undefined {
+  /** The first present package `pkg` cannot join (Conflicts or Breaks either way), and why. */
+  private conflictWith(pkg: Pkg): Clash | undefined {
     for (const other of this.present.values()) {
       if (other.name === pkg.name) continue;
       const mine = pkg.conflicts.find((ref) => this.hits(ref, other));
-      if (mine) return `conflicts with ${other.name} (${other.version}) (it declares ${formatRef(mine)})`;
+      if (mine) return { other, text: `conflicts with ${other.name} (${other.version}) (it declares ${formatRef(mine)})` };
       const theirs = other.conflicts.find((ref) => this.hits(ref, pkg));
-      if (theirs) return `conflicts with ${other.name} (${other.version}) (which declares ${formatRef(theirs)})`;
+      if (theirs) return { other, text: `conflicts with ${other.name} (${other.version}) (which declares ${formatRef(theirs)})` };
     }
     return undefined;
+  }
+
+  /**
+   * Clears `pkg`'s clashes with packages of the base by upgrading them to their
+   * candidates, as apt does; returns the clash that remains, if any.
+   */
+  private clearClashes(pkg: Pkg, chain: readonly string[]): string | undefined {
+    for (let clash = this.conflictWith(pkg); clash; clash = this.conflictWith(pkg)) {
+      const upgrade = this.upgradeOf(clash.other);
+      if (!upgrade || this.clashes(pkg, upgrade) || this.conflictWith(upgrade)) return clash.text;
+      this.select(upgrade, [...chain, `${pkg.name} (${pkg.version}) upgrades ${clash.other.name}`]);
+    }
+    return undefined;
+  }
+
+  /** The newer candidate of a base package not yet replaced here, if any. */
+  private upgradeOf(installed: Pkg): Pkg | undefined {
+    const candidate = this.universe.candidates.get(installed.name);
+    if (!candidate || installed.offer || compareVersions(candidate.version, installed.version) <= 0) return undefined;
+    return candidate;
+  }
+
+  private clashes(a: Pkg, b: Pkg): boolean {
+    return a.conflicts.some((ref) => this.hits(ref, b)) || b.conflicts.some((ref) => this.hits(ref, a));
   }
 
   private hits(ref: PackageRef, pkg: Pkg): boolean {
