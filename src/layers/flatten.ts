@@ -5,6 +5,7 @@
 import { InfraError } from '../errors.js';
 import type { Image, ImageLayer } from '../image/types.js';
 import { addStats, applyLayerWith, emptyStats, type ApplyOptions, type LayerStats } from './apply.js';
+import type { TarMember } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { ContentRefs } from '../tree/links.js';
 import { inventedTime, makeRoot, type DataSink, type DirInode, type Timestamp } from '../tree/tree.js';
@@ -29,6 +30,8 @@ export interface FlattenOptions {
   /** Time of the root and of implied directories; default `inventedTime()`. */
   time?: Timestamp;
   progress?: (event: FlattenProgress) => void;
+  /** Sees every layer's members before they are applied, and may wrap their bodies (to keep copies of a few files). */
+  members?: (members: AsyncIterable<TarMember>) => AsyncIterable<TarMember>;
 }
 
 export interface FlattenResult {
@@ -56,7 +59,8 @@ export async function flatten(image: Image, sink: DataSink, options: FlattenOpti
     let layerStats: LayerStats;
     try {
       const tar = withinBudget(layer.open(), budget);
-      layerStats = await applyLayerWith(root, refs, readTar(tar), sink, applyOptions);
+      const members = readTar(tar);
+      layerStats = await applyLayerWith(root, refs, options.members ? options.members(members) : members, sink, applyOptions);
     } catch (err) {
       throw naming(err, layer.digest, `layer ${index + 1}/${count} (${layer.digest || image.reference})`);
     }
