@@ -133,7 +133,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
 }
 
 /** The writer, reporting after every file it stores. */
-function countingSink(writer: Ext4Writer, report: () => void): DataSink {
+export function countingSink(writer: Ext4Writer, report: () => void): DataSink {
   return {
     writeFile: async (...args) => {
       const content = await writer.writeFile(...args);
@@ -149,7 +149,7 @@ function countingSink(writer: Ext4Writer, report: () => void): DataSink {
  * Times the tool invents: SOURCE_DATE_EPOCH, else the image's creation time, else the
  * epoch — never the clock, so rebuilding gives the same bytes.
  */
-function toolTime(image: Image, env: NodeJS.ProcessEnv = process.env): Timestamp {
+export function toolTime(image: Image, env: NodeJS.ProcessEnv = process.env): Timestamp {
   if (env.SOURCE_DATE_EPOCH !== undefined) return inventedTime(env);
   const created = image.created ? Date.parse(image.created) : NaN;
   return Number.isFinite(created) ? { sec: Math.floor(created / 1000), nsec: 0 } : inventedTime(env);
@@ -159,12 +159,12 @@ function toolTime(image: Image, env: NodeJS.ProcessEnv = process.env): Timestamp
  * Uncompressed layer bytes allowed: with a fixed size, a generous multiple of it (later
  * layers may replace files); with auto, the free space where the image goes.
  */
-function bombBudget(size: number | 'auto'): { maxBytes?: number } {
+export function bombBudget(size: number | 'auto'): { maxBytes?: number } {
   return size === 'auto' ? {} : { maxBytes: Math.max(size * 1024 * 1024 * 4, 1024 ** 3) };
 }
 
 /** Fails early, with numbers, when the target's file system cannot take the image. */
-async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
+export async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
   if (size === 'auto') return;
   let fs;
   try {

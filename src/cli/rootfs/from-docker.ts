@@ -88,7 +88,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   },
 };
 
-function parseSize(raw: string): number | 'auto' {
+export function parseSize(raw: string): number | 'auto' {
   if (raw === 'auto') return 'auto';
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 2) {
