@@ -26,9 +26,10 @@ export const createCommand: CommandModule<object, CreateArgs> = {
   describe: 'Create a rootfs for a language runtime: Debian packages installed into a base image, without root',
   builder: (y: Argv) =>
     y
-      .example('infra.operator rootfs create --lang python --base debian', 'Python on debian:bookworm-slim')
-      .example('infra.operator rootfs create --lang nodejs --base debian --size 2048', 'a larger image')
-      .example('infra.operator rootfs create --lang python --base debian --packages "numpy,pandas"', 'with extra packages (python3-numpy, python3-pandas)')
+      .example('infra.operator rootfs create --lang python', 'Python on the default base')
+      .example('infra.operator rootfs create --lang nodejs --size 2048', 'a larger image')
+      .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages (python3-numpy, python3-pandas)')
+      .example('infra.operator rootfs create --lang python --base debian', 'on debian:bookworm-slim (apk bases such as alpine: not yet)')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language runtime' })
       .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base image: debian, ubuntu or a Debian-family image reference (alpine: not yet)' })
       .option('packages', { alias: 'p', type: 'string', describe: 'Additional packages, comma-separated' })
