@@ -108,14 +108,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
       throw err;
     }
     const summary = await writer.finish(flattened.root);
-    const sidecar = await writeSidecar(path, {
-      name: options.name,
-      image: image.reference,
-      digest: image.digest,
-      ...(image.platform ? { platform: image.platform } : {}),
-      usedBytes: summary.usedBytes,
-      inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
-    });
+    const sidecar = await recordSidecar(path, options.name, image, summary);
     const done = Date.now();
     return {
       path,
@@ -130,6 +123,18 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   } finally {
     await image.close?.();
   }
+}
+
+/** The sidecar of a written image: its name, the image it came from, its usage. */
+export function recordSidecar(path: string, name: string, image: Image, summary: ImageSummary): Promise<Sidecar> {
+  return writeSidecar(path, {
+    name,
+    image: image.reference,
+    digest: image.digest,
+    ...(image.platform ? { platform: image.platform } : {}),
+    usedBytes: summary.usedBytes,
+    inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
+  });
 }
 
 /** The writer, reporting after every file it stores. */

@@ -20,8 +20,8 @@ import { TreeEditor } from '../tree/edit.js';
 import type { DirInode } from '../tree/tree.js';
 import { makeBootable, type BootReport } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { type Sidecar, writeSidecar } from '../store/sidecar.js';
-import { bombBudget, checkFreeSpace, countingSink, outputPath, toolTime } from './build.js';
+import type { Sidecar } from '../store/sidecar.js';
+import { bombBudget, checkFreeSpace, countingSink, outputPath, recordSidecar, toolTime } from './build.js';
 
 /** What the repository side is asked for. */
 export interface DebRequest {
@@ -123,14 +123,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       });
       step(8, `Writing ext4 image (${size === 'auto' ? 'auto' : `${size}MB`})...`);
       const summary = await writer.finish(root);
-      const sidecar = await writeSidecar(path, {
-        name: options.lang,
-        image: base.reference,
-        digest: base.digest,
-        ...(base.platform ? { platform: base.platform } : {}),
-        usedBytes: summary.usedBytes,
-        inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
-      });
+      const sidecar = await recordSidecar(path, options.lang, base, summary);
       const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
       return { path, base, packages: installed, summary, sidecar, boot };
     } catch (err) {
