@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'MANIFEST' // a manifest, index or config is malformed
   | 'DISK' // local disk: not writable, no space
   | 'ROOTFS' // the image cannot be made bootable as asked
+  | 'PACKAGE' // a .deb that cannot be installed: malformed, or conflicting with installed files
   | 'VM_UNAVAILABLE' // no kernel / VMM to boot with (exit 3)
   | 'S3'; // S3 operation failed
 

@@ -128,14 +128,7 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
   }
   const summary = await writer.finish(flattened.root);
   emit({ type: 'size', bytes: summary.sizeBytes, auto: options.size === 'auto' });
-  const sidecar = await writeSidecar(path, {
-    name: options.name,
-    image: image.reference,
-    digest: image.digest,
-    ...(image.platform ? { platform: image.platform } : {}),
-    usedBytes: summary.usedBytes,
-    inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
-  });
+  const sidecar = await recordSidecar(path, options.name, image, summary);
   const done = Date.now();
   return {
     path,
@@ -147,6 +140,18 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
     boot,
     timings: { pull: pulled - started, write: done - pulled, total: done - started },
   };
+}
+
+/** The sidecar of a written image: its name, the image it came from, its usage. */
+export function recordSidecar(path: string, name: string, image: Image, summary: ImageSummary): Promise<Sidecar> {
+  return writeSidecar(path, {
+    name,
+    image: image.reference,
+    digest: image.digest,
+    ...(image.platform ? { platform: image.platform } : {}),
+    usedBytes: summary.usedBytes,
+    inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
+  });
 }
 
 /** The image's layers applied into the writer, reporting bytes written per layer. */
@@ -163,7 +168,7 @@ async function flattenInto(writer: Ext4Writer, image: Image, options: FlattenOpt
 }
 
 /** The writer, reporting after every file it stores. */
-function countingSink(writer: Ext4Writer, report: () => void): DataSink<Ext4Content> {
+export function countingSink(writer: Ext4Writer, report: () => void): DataSink<Ext4Content> {
   return {
     writeFile: async (...args) => {
       const content = await writer.writeFile(...args);
@@ -184,7 +189,7 @@ export const AUTO_BUDGET_ENV = 'INFRA_OPERATOR_AUTO_BUDGET_BYTES';
  * layers may replace files); with auto, the free space where the image goes, or less
  * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
  */
-async function bombBudget(path: string, size: number | 'auto', env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
+export async function bombBudget(path: string, size: number | 'auto', env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
   if (size !== 'auto') return { maxBytes: Math.max(size * 1024 * 1024 * 4, 1024 ** 3) };
   const free = await freeBytes(dirname(path));
   const lower = parseBudget(env[AUTO_BUDGET_ENV]);
@@ -218,7 +223,7 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Fails early, with numbers, when the target's file system cannot take the image. */
-async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
+export async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
   if (size === 'auto') return;
   let free;
   try {

@@ -43,6 +43,8 @@ export interface FlattenOptions {
   /** Time of the root and of implied directories; default `inventedTime()`. */
   time?: Timestamp;
   progress?: (event: FlattenProgress) => void;
+  /** Sees every layer's members before they are applied, and may wrap their bodies (to keep copies of a few files). */
+  members?: (members: AsyncIterable<TarMember>) => AsyncIterable<TarMember>;
 }
 
 export interface FlattenResult {
@@ -76,7 +78,8 @@ export async function flatten(image: Image, sink: DataSink, options: FlattenOpti
     let layerStats: LayerStats;
     try {
       const tar = withinBudget(layer.open(), budget);
-      layerStats = await applyLayerWith(root, refs, withinEntries(readTar(tar), entries), sink, applyOptions);
+      const members = withinEntries(readTar(tar), entries);
+      layerStats = await applyLayerWith(root, refs, options.members ? options.members(members) : members, sink, applyOptions);
     } catch (err) {
       throw naming(err, layer.digest, `layer ${index + 1}/${count} (${layer.digest || image.reference})`);
     }

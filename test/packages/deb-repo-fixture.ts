@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { resolvePath } from '../../src/tree/edit.js';
 import type { DirInode } from '../../src/tree/tree.js';
-import { loadTree, type TestContent } from '../helpers/boot.js';
+import { loadTree } from '../helpers/boot.js';
+import { contentBytes } from '../helpers/memory-sink.js';
 
 export const REPO_TOOLS = ['gpg', 'gpgv', 'apt-ftparchive', 'dpkg-deb', 'dpkg'];
 
@@ -107,7 +108,7 @@ export async function baseFromDir(dir: string): Promise<{ tree: DirInode; readFi
     tree,
     readFile: (path) => {
       const inode = resolvePath(tree, path)?.inode;
-      return inode?.kind === 'file' ? readFileSync((inode.content as TestContent).source!) : undefined;
+      return inode?.kind === 'file' ? contentBytes(inode.content) : undefined;
     },
   };
 }

@@ -1,18 +1,87 @@
-import type { CommandModule } from 'yargs';
-import { notYet } from './pending.js';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '../../api/create.js';
+import { output } from '../output.js';
+import { parseSize } from './from-docker.js';
 
-export const createCommand: CommandModule = {
+interface CreateArgs {
+  lang: string;
+  base: string;
+  packages?: string;
+  repository?: string[];
+  output?: string;
+  imagesDir?: string;
+  size: string;
+  platform?: string;
+  creds?: string;
+  authfile?: string;
+  insecureRegistry?: string[];
+  cache: boolean;
+  uuid?: string;
+  quiet: boolean;
+  json: boolean;
+}
+
+export const createCommand: CommandModule<object, CreateArgs> = {
   command: 'create',
-  describe: 'Create a rootfs for a language runtime from a base distribution',
-  builder: (y) =>
+  describe: 'Create a rootfs for a language runtime: Debian packages installed into a base image, without root',
+  builder: (y: Argv) =>
     y
       .example('infra.operator rootfs create --lang python', 'Python on the default base')
       .example('infra.operator rootfs create --lang nodejs --size 2048', 'a larger image')
-      .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages')
+      .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages (python3-numpy, python3-pandas)')
+      .example('infra.operator rootfs create --lang python --base debian', 'on debian:bookworm-slim (apk bases such as alpine: not yet)')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language runtime' })
-      .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base OS' })
+      .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base image: debian, ubuntu or a Debian-family image reference (alpine: not yet)' })
       .option('packages', { alias: 'p', type: 'string', describe: 'Additional packages, comma-separated' })
-      .option('output', { alias: 'o', type: 'string', describe: 'Output path (default /srv/firecracker/images/rootfs-{lang}.ext4)' })
-      .option('size', { alias: 's', type: 'number', default: 1024, describe: 'Image size in MB' }),
-  handler: () => notYet('create', 'planned: rootless apk/deb package installs'),
+      .option('repository', { type: 'string', array: true, describe: "Package repository 'deb URL SUITE COMPONENTS' (repeatable; default: the base's apt sources)" })
+      .option('output', { alias: 'o', type: 'string', describe: 'Output path (default <images dir>/rootfs-{lang}.ext4)' })
+      .option('images-dir', { type: 'string', describe: 'Images directory (env INFRA_OPERATOR_IMAGES_DIR; default /srv/firecracker/images)' })
+      .option('size', { alias: 's', type: 'string', default: String(DEFAULT_SIZE_MB), describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
+      .option('platform', { type: 'string', describe: 'Platform of the base image (default linux/amd64)' })
+      .option('creds', { type: 'string', describe: 'Registry credentials user:password' })
+      .option('authfile', { type: 'string', describe: 'Registry auth file (auth.json or docker config.json)' })
+      .option('insecure-registry', { type: 'string', array: true, describe: 'Registry host allowed over plain HTTP' })
+      .option('cache', { type: 'boolean', default: true, describe: 'Use the blob cache (--no-cache to bypass)' })
+      .option('uuid', { type: 'string', describe: 'Filesystem UUID (default: derived from the content)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only errors' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<CreateArgs>,
+  handler: async (args: ArgumentsCamelCase<CreateArgs>) => {
+    const out = output(args);
+    const size = parseSize(args.size);
+    const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+    out.info(`Creating rootfs for ${args.lang} from packages...`);
+    out.info(`  Base: ${args.base}`);
+    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+    const result = await createRootfs({
+      lang: args.lang,
+      base: args.base,
+      packages,
+      ...(args.repository ? { repositories: args.repository } : {}),
+      size,
+      ...(args.output ? { output: args.output } : {}),
+      ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
+      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.creds ? { creds: args.creds } : {}),
+      ...(args.authfile ? { authfile: args.authfile } : {}),
+      ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
+      noCache: !args.cache,
+      ...(args.uuid ? { uuid: args.uuid } : {}),
+      onStep: (step, text) => out.info(`[${step}/${CREATE_STEPS}] ${text}`),
+    });
+    out.info(`Created: ${result.path}`);
+    out.result(summarize(result));
+  },
 };
+
+function summarize(r: CreateResult): object {
+  return {
+    path: r.path,
+    size: r.summary.sizeBytes,
+    usedBytes: r.summary.usedBytes,
+    uuid: r.summary.uuid,
+    base: { reference: r.base.reference, digest: r.base.digest },
+    packages: r.packages,
+    sha256: r.sidecar.sha256,
+    boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
+  };
+}

@@ -129,7 +129,7 @@ function stepLine(step: BuildStep, image: string, size: number | 'auto'): string
   }
 }
 
-function parseSize(raw: string): number | 'auto' {
+export function parseSize(raw: string): number | 'auto' {
   if (raw === 'auto') return 'auto';
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 2) {

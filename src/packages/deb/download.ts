@@ -25,12 +25,13 @@ const PARALLEL_DOWNLOADS = 4;
 
 /** GETs `url`, its body at most `limit` bytes; 404 and 410 are NOT_FOUND. */
 export async function fetchDocument(http: HttpClient, url: string, limit: number, what: string): Promise<Buffer> {
-  return withRetries(`fetching ${what} (${url})`, http.retry, async () => readBody(await get(http, url, what), limit, what));
+  const scope = { what: `fetching ${what} (${url})`, host: new URL(url).host, expectedBytes: limit };
+  return withRetries(scope, http.retry, async (signal) => readBody(await get(http, url, what, signal), limit, what));
 }
 
 /** One GET that answered 200; other statuses become errors (transient ones retried by the caller). */
-async function get(http: HttpClient, url: string, what: string): Promise<HttpResponse> {
-  const res = await http.send(url);
+async function get(http: HttpClient, url: string, what: string, signal: AbortSignal): Promise<HttpResponse> {
+  const res = await http.send(url, { signal });
   if (res.status === 200) return res;
   await res.body.dump();
   if (isTransientStatus(res.status)) throw new TransientError(`HTTP ${res.status}`);
@@ -97,8 +98,9 @@ export async function downloadDebs(http: HttpClient, cacheDir: string, downloads
 }
 
 async function fetchToFile(http: HttpClient, url: string, file: string, expected: Expected, what: string): Promise<void> {
-  await withRetries(`fetching ${what} (${url})`, http.retry, async () => {
-    const res = await get(http, url, what);
+  const scope = { what: `fetching ${what} (${url})`, host: new URL(url).host, expectedBytes: expected.size };
+  await withRetries(scope, http.retry, async (signal) => {
+    const res = await get(http, url, what, signal);
     await pipeline(verified(res.body as AsyncIterable<Buffer>, expected, what), createWriteStream(file));
   });
 }

@@ -1,0 +1,218 @@
+/**
+ * `rootfs create` as a library call, rootless: open a Debian-family base image as
+ * from-docker does, resolve and fetch the language's packages (the repository side,
+ * src/packages/deb/resolve.ts), unpack them into the tree with dpkg's semantics, record
+ * them in its dpkg database, make it bootable and write the ext4 image.
+ */
+import { join } from 'node:path';
+import { InfraError } from '../errors.js';
+import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
+import { EXT4_LINK_MAX } from '../ext4/format.js';
+import { defaultCacheDir } from '../image/cache.js';
+import { openImage, type OpenImageOptions } from '../image/index.js';
+import type { Image } from '../image/types.js';
+import { flatten } from '../layers/flatten.js';
+import { DpkgDatabase } from '../packages/deb/dpkg-db.js';
+import { fallbackPackage, languagePackages } from '../packages/deb/languages.js';
+import { resolveDebs } from '../packages/deb/resolve.js';
+import type { ResolvedDeb } from '../packages/deb/types.js';
+import { DebInstaller } from '../packages/deb/unpack.js';
+import { RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
+import { TreeEditor } from '../tree/edit.js';
+import { inventedTime, type DirInode } from '../tree/tree.js';
+import { makeBootable, type BootReport } from '../boot/bootable.js';
+import { hostnameFor } from '../boot/files.js';
+import type { Sidecar } from '../store/sidecar.js';
+import { bombBudget, checkFreeSpace, countingSink, outputPath, recordSidecar } from './build.js';
+
+/** What the repository side is asked for. */
+export interface DebRequest {
+  /** The base tree, and its files that can be read back (dpkg status, apt sources, keyrings). */
+  tree: DirInode;
+  readFile: ReadTreeFile;
+  /** One-line sources (`deb URL SUITE COMPONENTS`); none: the base's own apt sources. */
+  sources: string[];
+  packages: string[];
+  arch: 'amd64';
+  cacheDir: string;
+  progress?: (phase: 'repositories' | 'resolving' | 'fetching', detail: string) => void;
+}
+
+/** Resolves and downloads packages: dependencies first, each .deb verified. */
+export type DebResolver = (request: DebRequest) => Promise<ResolvedDeb[]>;
+
+export interface CreateOptions extends OpenImageOptions {
+  lang: string;
+  /** Image reference, or `debian` / `ubuntu`; `alpine` is refused until apk support lands. */
+  base?: string;
+  packages?: string[];
+  repositories?: string[];
+  /** MiB, or 'auto'. */
+  size?: number | 'auto';
+  output?: string;
+  imagesDir?: string;
+  uuid?: string;
+  /** Where downloaded .debs are kept (default `<blob cache>/debs`). */
+  cacheDir?: string;
+  /** Called as each of the CREATE_STEPS steps starts. */
+  onStep?: (step: number, text: string) => void;
+  /** The repository side; default src/packages/deb/resolve.ts. */
+  resolve?: DebResolver;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface CreateResult {
+  path: string;
+  base: Image;
+  packages: Array<{ package: string; version: string; architecture: string }>;
+  summary: ImageSummary;
+  sidecar: Sidecar;
+  boot: BootReport;
+}
+
+export const CREATE_STEPS = 8;
+export const DEFAULT_SIZE_MB = 1024;
+
+/** Short base names: the Debian-family images they mean. */
+const BASE_ALIASES: Readonly<Record<string, string>> = { debian: 'debian:bookworm-slim', ubuntu: 'ubuntu:24.04' };
+
+export async function createRootfs(options: CreateOptions): Promise<CreateResult> {
+  const step = options.onStep ?? (() => {});
+  const packages = languagePackages(options.lang);
+  const reference = baseReference(options.base ?? 'alpine');
+  const size = options.size ?? DEFAULT_SIZE_MB;
+  const path = outputPath({ name: options.lang, ...pick(options) });
+  step(1, `Pulling base image: ${reference}...`);
+  const base = await openImage(reference, options);
+  try {
+    await checkFreeSpace(path, size);
+    const time = inventedTime(options.env, base.created);
+    const writer = await Ext4Writer.create(path, {
+      size,
+      contentKey: () => `${base.digest}\0${options.lang}\0${[...packages, ...(options.packages ?? [])].join(',')}`,
+      time,
+      label: options.lang,
+      ...(options.uuid ? { uuid: options.uuid } : {}),
+    });
+    try {
+      const retained = new RetainedFiles();
+      const sink = retained.sink(countingSink(writer, () => {}));
+      const { root } = await flatten(base, sink, { ...(await bombBudget(path, size, options.env)), time, maxLinks: EXT4_LINK_MAX, members: (m) => retained.members(m) });
+      const readFile = retained.reader(root);
+      checkDebianFamily(readFile, reference);
+      const debs = await resolveWithFallbacks(options, {
+        tree: root,
+        readFile,
+        sources: options.repositories ?? [],
+        packages: [...packages, ...(options.packages ?? [])],
+        arch: 'amd64',
+        cacheDir: options.cacheDir ?? join(defaultCacheDir(), 'debs'),
+        progress: (phase, detail) => step(PHASE_STEPS[phase], `${PHASE_TEXT[phase]}${detail ? `: ${detail}` : ''}...`),
+      });
+      step(5, `Unpacking ${debs.length} packages...`);
+      const db = DpkgDatabase.read(readFile);
+      const installer = new DebInstaller(root, sink, db);
+      for (const deb of debs) await installer.install(deb);
+      step(6, 'Configuring the dpkg database (maintainer scripts not run)...');
+      await db.write(new TreeEditor(root, sink, time));
+      step(7, 'Making bootable (init, guest runner, service)...');
+      const boot = await makeBootable(root, writer, {
+        init: 'auto',
+        guestRunner: 'builtin',
+        config: { ...base.config, env: withPath(base.config.env) },
+        hostname: hostnameFor(options.lang),
+        time,
+      });
+      step(8, `Writing ext4 image (${size === 'auto' ? 'auto' : `${size}MB`})...`);
+      const summary = await writer.finish(root);
+      const sidecar = await recordSidecar(path, options.lang, base, summary);
+      const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
+      return { path, base, packages: installed, summary, sidecar, boot };
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  } finally {
+    await base.close?.();
+  }
+}
+
+const PHASE_STEPS = { repositories: 2, resolving: 3, fetching: 4 } as const;
+const PHASE_TEXT = { repositories: 'Reading repositories', resolving: 'Resolving packages', fetching: 'Fetching packages' } as const;
+
+function pick(options: CreateOptions): { output?: string; imagesDir?: string; env?: NodeJS.ProcessEnv } {
+  return {
+    ...(options.output ? { output: options.output } : {}),
+    ...(options.imagesDir ? { imagesDir: options.imagesDir } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  };
+}
+
+function baseReference(base: string): string {
+  if (base === 'alpine' || /^alpine(:|$)/.test(base)) {
+    throw new InfraError('USAGE', `The base '${base}' uses apk, which rootfs create does not install yet (apk support is the next step).`, {
+      option: 'base',
+      hint: 'until then pass {base} debian (or ubuntu, or any Debian-family image)',
+    });
+  }
+  return BASE_ALIASES[base] ?? base;
+}
+
+/** os-release(5) ID and ID_LIKE: the base must be Debian or derived from it. */
+function checkDebianFamily(readFile: ReadTreeFile, reference: string): void {
+  const text = (readFile('/etc/os-release') ?? readFile('/usr/lib/os-release'))?.toString('utf8') ?? '';
+  const value = (key: string) => new RegExp(`^${key}=["']?([^"'\\n]*)`, 'm').exec(text)?.[1] ?? '';
+  const family = `${value('ID')} ${value('ID_LIKE')}`.split(/\s+/);
+  if (family.includes('debian') || family.includes('ubuntu')) return;
+  throw new InfraError('INPUT', `The base image ${reference} is not Debian-family (os-release ID "${value('ID') || 'missing'}"), so it cannot take .deb packages.`, {
+    option: 'base',
+    hint: 'pass a Debian or Ubuntu image to {base}',
+  });
+}
+
+/**
+ * Resolves; an extra package that no repository has is retried once under the language's
+ * fallback name (`numpy` → `python3-numpy`).
+ */
+async function resolveWithFallbacks(options: CreateOptions, request: DebRequest): Promise<ResolvedDeb[]> {
+  const resolve = options.resolve ?? (await repositorySide());
+  const tried = new Set<string>();
+  for (;;) {
+    try {
+      return await resolve(request);
+    } catch (err) {
+      const missing = (options.packages ?? []).find((name) => !tried.has(name) && notFound(err, name));
+      const fallback = missing && fallbackPackage(options.lang, missing);
+      if (missing === undefined || fallback === undefined) throw err;
+      tried.add(missing);
+      request = { ...request, packages: request.packages.map((name) => (name === missing ? fallback : name)) };
+    }
+  }
+}
+
+function notFound(err: unknown, name: string): boolean {
+  return err instanceof InfraError && err.code === 'NOT_FOUND' && err.message.includes(`"${name}"`);
+}
+
+/** The repository side (src/packages/deb/resolve.ts), its progress told as this command's steps. */
+async function repositorySide(): Promise<DebResolver> {
+  return (request) => {
+    request.progress?.('repositories', '');
+    let repositories = 0;
+    return resolveDebs({
+      ...request,
+      progress: (event) => {
+        if (event.kind === 'repository') repositories++;
+        else if (event.kind === 'resolved') {
+          request.progress?.('resolving', `${repositories} repositories read, ${event.packages} packages to install`);
+          request.progress?.('fetching', `${Math.ceil(event.bytes / 1048576)} MB`);
+        }
+      },
+    });
+  };
+}
+
+/** Debian images set no PATH in their config; the guest runner looks interpreters up on it. */
+function withPath(env: readonly string[]): string[] {
+  return env.some((entry) => entry.startsWith('PATH=')) ? [...env] : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env];
+}
