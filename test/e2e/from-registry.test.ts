@@ -53,7 +53,7 @@ t.test('a two-platform index: --platform picks the architecture, down to the ELF
   t.equal(doc.source.digest, amd64.manifestDigest, 'the JSON names the manifest digest');
   t.same(doc.source.platform, { os: 'linux', architecture: 'amd64' });
   t.equal(doc.boot.init, 'busybox', 'Alpine without OpenRC gets BusyBox init');
-  t.match(json.stderr, /\[6\/6\] Creating service\.\.\.\nCreated: /, 'under --json the steps go to stderr');
+  t.match(json.stderr, /\[6\/6\] Creating service\.\.\.\n  Size chosen: \d+ MB\nCreated: /, 'under --json the steps go to stderr');
   assertClean(t, join(scratch, 'boot.ext4'), scratch);
 });
 

@@ -42,7 +42,7 @@ t.test('htpasswd Basic auth over TLS with a self-signed certificate', async (t) 
   });
 
   t.test('no credentials, wrong credentials', async (t) => {
-    await rejects(t, openImage(ref, { cacheDir: tempDir(t) }), 'AUTH', ['--creds', `docker login ${registry.host}`]);
+    await rejects(t, openImage(ref, { cacheDir: tempDir(t) }), 'AUTH', ['the creds option', `docker login ${registry.host}`]);
     await rejects(t, openImage(ref, { cacheDir: tempDir(t), creds: 'alice:wrong' }), 'AUTH', ['access denied']);
   });
 
@@ -86,7 +86,7 @@ t.test('htpasswd Basic auth over TLS with a self-signed certificate', async (t) 
     t.equal((await openImage(ref, { cacheDir: tempDir(t) })).digest, image.manifestDigest, 'credsStore as the default helper');
 
     writeFileSync(helper, '#!/bin/sh\necho "credentials not found in native keychain"\nexit 1\n');
-    await rejects(t, openImage(ref, { cacheDir: tempDir(t) }), 'AUTH', ['--creds']);
+    await rejects(t, openImage(ref, { cacheDir: tempDir(t) }), 'AUTH', ['the creds option']);
   });
 });
 
