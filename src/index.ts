@@ -17,6 +17,7 @@ export { readTar } from './tar/reader.js';
 export { decompress } from './image/decompress.js';
 export type { TarEntry, TarMember } from './tar/entry.js';
 export { makeRoot, type DataSink, type DirInode, type Inode, type Timestamp } from './tree/tree.js';
+export { parseImageSize, type ImageSize } from './ext4/size.js';
 export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type ImageSummary } from './ext4/writer.js';
 export { makeBootable, type BootOptions, type BootReport } from './boot/bootable.js';
 export { bootJob, type BootJobOptions, type BootJobOutcome } from './vm/qemu.js';

@@ -18,7 +18,7 @@ t.test('usage errors exit 2 and say what is missing', async (t) => {
   t.match(unknown.stderr, /Unknown argument: bogus/);
   const badSize = cli(['rootfs', 'from-docker', '-n', 'x', '-i', '127.0.0.1:1/none', '-s', 'ten']);
   t.equal(badSize.status, 2);
-  t.match(badSize.stderr, /--size must be a whole number of MB/);
+  t.match(badSize.stderr, /image size must be a whole number of MB from 2 to \d+, or auto, not 'ten': give --size in MB/);
   t.equal(cli(['bogus']).status, 2);
   const help = cli(['rootfs', 'from-docker', '--help']);
   t.equal(help.status, 0);

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import { Ext4Writer, type Ext4Content, type ImageSummary } from '../ext4/writer.js';
-import { BLOCKS_PER_MIB } from '../ext4/geometry.js';
+import { type ImageSize, parseImageSize, sizeBytes } from '../ext4/size.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
@@ -21,8 +21,8 @@ import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 export interface BuildOptions extends OpenImageOptions {
   name: string;
   image: string;
-  /** MiB, or 'auto'. */
-  size: number | 'auto';
+  /** MiB, or 'auto' (parsed once by parseImageSize: a string from a command line is fine). */
+  size: ImageSize | string;
   /** Explicit output path; otherwise `<imagesDir>/rootfs-<name>.ext4`. */
   output?: string;
   imagesDir?: string;
@@ -77,6 +77,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // The name goes into the file name, the volume label, the hostname and the sidecar.
   assertImageName(options.name);
+  const size = parseImageSize(options.size);
   const emit = options.onEvent ?? (() => {});
   emit({ type: 'step', step: 'pull' });
   const image = await openImage(options.image, {
@@ -84,7 +85,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
     onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }),
   });
   try {
-    return await buildFromImage(image, options, started);
+    return await buildFromImage(image, { ...options, size }, started);
   } finally {
     await image.close?.();
   }
@@ -93,14 +94,15 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
 /** Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive). */
 export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>, started = Date.now()): Promise<BuildResult> {
   assertImageName(options.name);
+  const size = parseImageSize(options.size);
   const emit = options.onEvent ?? (() => {});
   const path = outputPath(options);
   const pulled = Date.now();
   emit({ type: 'step', step: 'create' });
-  await checkFreeSpace(path, options.size);
+  await checkFreeSpace(path, size);
   const time = inventedTime(options.env, image.created);
   const writer = await Ext4Writer.create(path, {
-    size: options.size,
+    size,
     contentKey: () => `${image.digest}\0${options.name}`,
     time,
     label: options.name,
@@ -110,7 +112,7 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
   let boot: BootReport;
   try {
     emit({ type: 'step', step: 'export' });
-    const budget = await bombBudget(path, options.size, options.env);
+    const budget = await bombBudget(path, size, options.env);
     flattened = await flattenInto(writer, image, { ...budget, time, maxLinks: EXT4_LINK_MAX }, emit);
     boot = await makeBootable(flattened.root, writer, {
       init: options.init ?? 'auto',
@@ -127,7 +129,7 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
     throw err;
   }
   const summary = await writer.finish(flattened.root);
-  emit({ type: 'size', bytes: summary.sizeBytes, auto: options.size === 'auto' });
+  emit({ type: 'size', bytes: summary.sizeBytes, auto: size === 'auto' });
   const sidecar = await recordSidecar(path, options.name, image, summary);
   const done = Date.now();
   return {
@@ -189,8 +191,8 @@ export const AUTO_BUDGET_ENV = 'INFRA_OPERATOR_AUTO_BUDGET_BYTES';
  * layers may replace files); with auto, the free space where the image goes, or less
  * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
  */
-export async function bombBudget(path: string, size: number | 'auto', env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
-  if (size !== 'auto') return { maxBytes: Math.max(size * 1024 * 1024 * 4, 1024 ** 3) };
+export async function bombBudget(path: string, size: ImageSize, env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
+  if (size !== 'auto') return { maxBytes: Math.max(sizeBytes(size) * 4, 1024 ** 3) };
   const free = await freeBytes(dirname(path));
   const lower = parseBudget(env[AUTO_BUDGET_ENV]);
   const bomb = 'or check the image is not a decompression bomb';
@@ -223,7 +225,7 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Fails early, with numbers, when the target's file system cannot take the image. */
-export async function checkFreeSpace(path: string, size: number | 'auto'): Promise<void> {
+export async function checkFreeSpace(path: string, size: ImageSize): Promise<void> {
   if (size === 'auto') return;
   let free;
   try {
@@ -232,7 +234,7 @@ export async function checkFreeSpace(path: string, size: number | 'auto'): Promi
     return; // the writer reports a missing or unwritable directory with advice
   }
   // The image is sparse: require its metadata share plus the data at most, i.e. the full size.
-  const needed = size * BLOCKS_PER_MIB * 4096;
+  const needed = sizeBytes(size);
   if (free < needed) {
     throw new InfraError(
       'DISK',

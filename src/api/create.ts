@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { InfraError } from '../errors.js';
 import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
+import { type ImageSize, parseImageSize } from '../ext4/size.js';
 import { defaultCacheDir } from '../image/cache.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image } from '../image/types.js';
@@ -48,7 +49,7 @@ export interface CreateOptions extends OpenImageOptions {
   packages?: string[];
   repositories?: string[];
   /** MiB, or 'auto'. */
-  size?: number | 'auto';
+  size?: ImageSize | string;
   output?: string;
   imagesDir?: string;
   uuid?: string;
@@ -80,7 +81,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const step = options.onStep ?? (() => {});
   const packages = languagePackages(options.lang);
   const reference = baseReference(options.base ?? 'alpine');
-  const size = options.size ?? DEFAULT_SIZE_MB;
+  const size = parseImageSize(options.size ?? DEFAULT_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
   step(1, `Pulling base image: ${reference}...`);
   const base = await openImage(reference, options);

@@ -9,20 +9,21 @@ import type { DataSink, DirInode, SparseRegion, Timestamp } from '../tree/tree.j
 import { BlockAllocator } from './allocator.js';
 import { DataPlacement } from './data.js';
 import { BLOCK_SIZE } from './format.js';
-import { type Geometry, BLOCKS_PER_MIB, MAX_BLOCKS, geometryFor } from './geometry.js';
+import { type Geometry, geometryFor } from './geometry.js';
 import { seedWords } from './htree.js';
 import { identityFor } from './identity.js';
 import { ImageFile } from './image-file.js';
 import { minimumMiB, planLayout } from './layout.js';
 import { writeMetadata } from './metadata.js';
 import { measure, numberTree } from './planning.js';
+import { type ImageSize, parseImageSize, sizeBlocks } from './size.js';
 import type { Ext4Content, ImageSummary, Needs } from './types.js';
 
 export type { Ext4Content, ImageSummary } from './types.js';
 
 export interface WriterOptions {
   /** Image size in MiB (1 MiB = 1,048,576 bytes), or 'auto': what fits plus headroom. */
-  size: number | 'auto';
+  size: ImageSize;
   /**
    * A digest of the input; UUID and hash seed derive from it unless `uuid` is given. A
    * function is called only in finish(), for inputs whose digest is known once read.
@@ -37,7 +38,7 @@ export interface WriterOptions {
 /** Auto size: the minimum plus this share of it plus a fixed margin, rounded up to MiB. */
 export const AUTO_HEADROOM = { fraction: 0.2, mib: 32 } as const;
 /** Provisional size for 'auto' while data streams in (only the backup zones depend on it). */
-const AUTO_PROVISIONAL_BLOCKS = 1024 * 1024 * BLOCKS_PER_MIB; // 1 TiB
+const AUTO_PROVISIONAL_BLOCKS = sizeBlocks(1024 * 1024); // 1 TiB
 
 export class Ext4Writer implements DataSink<Ext4Content> {
   private readonly allocator: BlockAllocator;
@@ -54,10 +55,8 @@ export class Ext4Writer implements DataSink<Ext4Content> {
   }
 
   static async create(path: string, options: WriterOptions): Promise<Ext4Writer> {
-    const blocks = options.size === 'auto' ? AUTO_PROVISIONAL_BLOCKS : options.size * BLOCKS_PER_MIB;
-    if (!Number.isInteger(blocks) || blocks < 2 * BLOCKS_PER_MIB || blocks > MAX_BLOCKS) {
-      throw new InfraError('USAGE', `The image size must be a whole number of MB between 2 and ${Math.floor(MAX_BLOCKS / BLOCKS_PER_MIB)}, or auto.`, { option: 'size' });
-    }
+    const size = parseImageSize(options.size);
+    const blocks = size === 'auto' ? AUTO_PROVISIONAL_BLOCKS : sizeBlocks(size);
     return new Ext4Writer(await ImageFile.create(path), options, geometryFor(blocks));
   }
 
@@ -105,7 +104,7 @@ export class Ext4Writer implements DataSink<Ext4Content> {
     const minimum = minimumMiB(needs);
     if (this.options.size === 'auto') {
       const mib = Math.ceil(minimum * (1 + AUTO_HEADROOM.fraction)) + AUTO_HEADROOM.mib;
-      return mib * BLOCKS_PER_MIB;
+      return sizeBlocks(mib);
     }
     if (this.allocator.overflow > 0 || minimum > this.options.size) throw tooSmall(this.options.size, minimum);
     return this.zones.blockCount;

@@ -120,9 +120,10 @@ async function* openVerified(spec: FileLayerSpec, name: string): AsyncIterable<B
     // A damaged blob usually breaks the decompressor before its digest can be checked at
     // the end: name the real cause.
     if (isInfraError(err, 'TAR') && (await fileRangeDigest(spec.file, spec.offset ?? 0, spec.size)) !== spec.digest) {
-      throw new InfraError('INTEGRITY', `${name} is damaged: its bytes do not match its digest. Pull the image again or rebuild it`, { cause: err });
+      throw new InfraError('INTEGRITY', `${name} is damaged: its bytes do not match its digest. Pull the image again or rebuild it`, { cause: err, layer: spec.index + 1, digest: spec.digest });
     }
-    throw err;
+    // The message names the layer already; the fields say it for callers.
+    throw isInfraError(err) && err.layer === undefined ? err.with({ layer: spec.index + 1, digest: spec.digest }) : err;
   }
 }
 

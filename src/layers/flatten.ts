@@ -81,7 +81,7 @@ export async function flatten(image: Image, sink: DataSink, options: FlattenOpti
       const members = withinEntries(readTar(tar), entries);
       layerStats = await applyLayerWith(root, refs, options.members ? options.members(members) : members, sink, applyOptions);
     } catch (err) {
-      throw naming(err, layer.digest, `layer ${index + 1}/${count} (${layer.digest || image.reference})`);
+      throw naming(err, index + 1, layer.digest, `layer ${index + 1}/${count} (${layer.digest || image.reference})`);
     }
     addStats(stats, layerStats);
     layers.push(layerStats);
@@ -120,9 +120,13 @@ async function* withinEntries(members: AsyncIterable<TarMember>, entries: { read
   }
 }
 
-/** Prefixes an InfraError's message with the layer it came from, unless it names it already. */
-function naming(err: unknown, digest: string, layerName: string): unknown {
-  if (!(err instanceof InfraError) || err.message.includes(digest)) return err;
-  const { option, path, digest: errDigest, hint } = err;
-  return new InfraError(err.code, `${layerName}: ${err.detail}`, { option, path, digest: errDigest, hint, cause: err });
+/** An error while applying a layer, with that layer in its fields and, for image layers, its message. */
+function naming(err: unknown, layer: number, digest: string, layerName: string): unknown {
+  // An error that knows its layer came from the layer's source, whose message names it.
+  if (!(err instanceof InfraError) || err.layer !== undefined) return err;
+  const { option, path, hint } = err;
+  // A rootfs tarball (no digest) is the image itself: its errors need no layer name.
+  const detail = digest === '' ? err.detail : `${layerName}: ${err.detail}`;
+  const known = digest || err.digest;
+  return new InfraError(err.code, detail, { option, path, hint, layer, ...(known ? { digest: known } : {}), cause: err });
 }

@@ -213,13 +213,14 @@ t.test('case 25: a blob or DiffID mismatch fails the build, naming the layer', a
   const wrongDigest = sha256('something else');
   await t.rejects(flatten(imageOf([{ file: good }, { file: bad, digest: wrongDigest }]), new MemorySink()), {
     code: 'INTEGRITY',
+    layer: 2,
     message: new RegExp(wrongDigest),
   });
   const wrongDiffId = sha256('not the tar');
   const gz = write(join(dir, 'bad.tar.gz'), gzipSync(readFileSync(bad)));
   await t.rejects(
     flatten(imageOf([{ file: good }, { file: gz, mediaType: OCI.layerGzip, diffId: wrongDiffId }]), new MemorySink()),
-    { code: 'INTEGRITY', message: new RegExp(`layer 2 .*${wrongDiffId}`) },
+    { code: 'INTEGRITY', layer: 2, message: new RegExp(`layer 2 .*${wrongDiffId}`) },
   );
 });
 
@@ -230,6 +231,8 @@ t.test('errors name the layer they come from', async (t) => {
   const hostileDigest = sha256(readFileSync(hostile));
   await t.rejects(flatten(imageOf([{ file: good }, { file: hostile }]), new MemorySink()), {
     code: 'LAYER',
+    layer: 2,
+    digest: hostileDigest,
     message: new RegExp(`^layer 2/2 \\(${hostileDigest}\\): file "\\.\\./\\.\\./etc/passwd" climbs out`),
   });
   const truncated = write(join(dir, 'truncated.tar'), buildLayer([{ path: 'big', data: Buffer.alloc(4096, 1) }]).subarray(0, 1024));

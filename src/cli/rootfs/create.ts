@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '../../api/create.js';
 import { output } from '../output.js';
-import { parseSize } from './from-docker.js';
+import { parseImageSize } from '../../ext4/size.js';
 
 interface CreateArgs {
   lang: string;
@@ -47,7 +47,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<CreateArgs>,
   handler: async (args: ArgumentsCamelCase<CreateArgs>) => {
     const out = output(args);
-    const size = parseSize(args.size);
+    const size = parseImageSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
     out.info(`Creating rootfs for ${args.lang} from packages...`);
     out.info(`  Base: ${args.base}`);

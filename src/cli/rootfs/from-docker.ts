@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { buildRootfs, BUILD_STEPS, type BuildEvent, type BuildResult, type BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
-import { InfraError } from '../../errors.js';
+import { type ImageSize, parseImageSize } from '../../ext4/size.js';
 import { assertImageName } from '../../store/paths.js';
 import { escapeControls } from '../escape.js';
 import { output } from '../output.js';
@@ -60,7 +60,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
     const out = output(args);
     // Before any work: the name becomes a file name, the volume label and the hostname.
     assertImageName(args.name);
-    const size = parseSize(args.size);
+    const size = parseImageSize(args.size);
     const progress = args.quiet ? undefined : buildProgress();
     const image = escapeControls(args.image);
     out.info(`Creating rootfs for ${args.name} from Docker image...`);
@@ -112,7 +112,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
 const MIB = 1024 * 1024;
 
 /** The spec's wording of each build step. */
-function stepLine(step: BuildStep, image: string, size: number | 'auto'): string {
+function stepLine(step: BuildStep, image: string, size: ImageSize): string {
   switch (step) {
     case 'pull':
       return `Pulling Docker image: ${image}...`;
@@ -129,14 +129,6 @@ function stepLine(step: BuildStep, image: string, size: number | 'auto'): string
   }
 }
 
-export function parseSize(raw: string): number | 'auto' {
-  if (raw === 'auto') return 'auto';
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 2) {
-    throw new InfraError('USAGE', `--size must be a whole number of MB (at least 2) or auto, not '${raw}'.`);
-  }
-  return n;
-}
 
 function summarize(r: BuildResult): object {
   return {
