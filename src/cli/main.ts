@@ -69,8 +69,11 @@ function escapeLines(message: string): string {
 
 /** `imagesDir` → `--images-dir`: library option names as the command line spells them. */
 export function flagOf(option: string): string {
-  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return FLAG_NAMES[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
+
+/** Library options whose flag is not their kebab-case name (the seed's host command says --mem). */
+const FLAG_NAMES: Record<string, string> = { memoryMb: '--mem' };
 
 function report(err: unknown): number {
   if (err instanceof InfraError) {

@@ -159,7 +159,7 @@ export class Ext4Image {
     const fs = this.mounted.promises;
     // stat, not lstat: `--ls /bin` lists /usr/bin on a usrmerge image (libext2fs follows the link).
     const stats = await this.call('stat', path, () => fs.stat(path));
-    if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a directory; use --cat for files.`);
+    if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a directory.`, { option: 'ls', hint: 'read files with {cat}' });
     const { fsPointer } = this.mounted.promises;
     const names = await this.call('list', path, () => rawBytes('readdir', fsPointer, Buffer.from(path)));
     const entries: DirectoryEntry[] = [];
@@ -185,7 +185,7 @@ export class Ext4Image {
     const handle = await this.call('open', path, () => fs.open(path, fs.constants.O_RDONLY | fs.constants.O_NOATIME));
     try {
       const st = await handle.stat();
-      if (!st.isFile()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a regular file; use --ls for directories.`);
+      if (!st.isFile()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a regular file.`, { option: 'cat', hint: 'list directories with {ls}' });
       for (let position = 0; position < st.size; ) {
         const buffer = Buffer.alloc(Math.min(READ_CHUNK, st.size - position));
         const { bytesRead } = await this.call('read', path, () => handle.read(buffer, 0, buffer.length, position));
@@ -204,7 +204,7 @@ export class Ext4Image {
       return await fn();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new InfraError('NOT_FOUND', `${path} does not exist in ${this.imagePath}; --ls DIR shows what is there.`);
+      if (code === 'ENOENT') throw new InfraError('NOT_FOUND', `${path} does not exist in ${this.imagePath}.`, { hint: '{ls} DIR shows what is there' });
       throw new InfraError('INPUT', `Cannot ${verb} ${path} in ${this.imagePath}: ${code ?? (err as Error).message}.`, { cause: err });
     }
   }

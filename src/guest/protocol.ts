@@ -96,14 +96,14 @@ const USER_SPEC = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
 export function checkJob(job: Omit<JobSpec, 'poweroff'>): void {
   const { maxTimeout, maxMaxOutput } = JOB_LIMITS;
   if (!Number.isInteger(job.timeout) || job.timeout <= 0 || job.timeout > maxTimeout) {
-    throw new InfraError('USAGE', `--timeout must be a whole number of seconds from 1 to ${maxTimeout}, not ${job.timeout}.`);
+    throw new InfraError('USAGE', `The job's timeout must be a whole number of seconds from 1 to ${maxTimeout}, not ${job.timeout}.`, { option: 'timeout', hint: 'set {timeout} within that range' });
   }
   const maxOutput = job.maxOutput ?? JOB_LIMITS.defaultMaxOutput;
   if (!Number.isInteger(maxOutput) || maxOutput < 0 || maxOutput > maxMaxOutput) {
-    throw new InfraError('USAGE', `--max-output must be a whole number of bytes from 0 to ${maxMaxOutput}, not ${maxOutput}.`);
+    throw new InfraError('USAGE', `The job's output limit must be a whole number of bytes from 0 to ${maxMaxOutput}, not ${maxOutput}.`, { option: 'maxOutput', hint: 'set {maxOutput} within that range' });
   }
   if (job.user !== undefined && !USER_SPEC.test(job.user)) {
-    throw new InfraError('USAGE', `--user must be a name or uid, optionally with :group or :gid, not ${JSON.stringify(job.user)}.`);
+    throw new InfraError('USAGE', `The job's user must be a name or uid, optionally with :group or :gid, not ${JSON.stringify(job.user)}.`, { option: 'user', hint: 'e.g. {user} nobody or {user} 1000:1000' });
   }
 }
 

@@ -60,7 +60,7 @@ export function checkArchitecture(architecture: string, image: string, source: s
   throw new InfraError(
     'PLATFORM',
     `${image} is a linux/${architecture} image (${source}); this VM runs ${VM_PLATFORM.os}/${VM_PLATFORM.architecture}. ` +
-      `Build it for ${VM_PLATFORM.os}/${VM_PLATFORM.architecture} (rootfs from-docker --platform ${VM_PLATFORM.os}/${VM_PLATFORM.architecture}).`,
+      `Build it for ${VM_PLATFORM.os}/${VM_PLATFORM.architecture} (rootfs from-docker with the platform ${VM_PLATFORM.os}/${VM_PLATFORM.architecture}).`,
     { path: image },
   );
 }

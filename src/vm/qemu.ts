@@ -88,7 +88,8 @@ export async function defaultKernel(): Promise<{ kernel: string; initrd?: string
   if (version === undefined) {
     throw new InfraError(
       'VM_UNAVAILABLE',
-      'No kernel in /boot to boot the image with. Install one (apt-get install linux-image-amd64) or pass --kernel PATH.',
+      'No kernel in /boot to boot the image with.',
+      { option: 'kernel', hint: 'install one (apt-get install linux-image-amd64) or pass {kernel} PATH' },
     );
   }
   const initrd = `/boot/initrd.img-${version}`;
@@ -109,7 +110,7 @@ export async function chooseAccel(choice: AccelChoice): Promise<'kvm' | 'tcg'> {
   if (choice === 'tcg') return 'tcg';
   const usable = await kvmUsable();
   if (choice === 'kvm' && !usable) {
-    throw new InfraError('VM_UNAVAILABLE', 'KVM is not usable here (no vmx/svm CPU flag or /dev/kvm cannot be opened). Use --accel tcg.');
+    throw new InfraError('VM_UNAVAILABLE', 'KVM is not usable here (no vmx/svm CPU flag or /dev/kvm cannot be opened).', { option: 'accel', hint: 'use {accel} tcg' });
   }
   return usable ? 'kvm' : 'tcg';
 }
@@ -166,11 +167,11 @@ export function checkMachine(o: Pick<BootJobOptions, 'memoryMb' | 'vcpus' | 'boo
   const maxMemoryMb = Math.min(VM_LIMITS.maxMemoryMb, Math.floor(totalmem() / 1_048_576));
   const memoryMb = o.memoryMb ?? VM_LIMITS.defaultMemoryMb;
   if (!Number.isInteger(memoryMb) || memoryMb < minMemoryMb || memoryMb > maxMemoryMb) {
-    throw new InfraError('USAGE', `--mem must be a whole number of MiB from ${minMemoryMb} to ${maxMemoryMb} (at most this host's memory), not ${memoryMb}.`);
+    throw new InfraError('USAGE', `The VM's memory must be a whole number of MiB from ${minMemoryMb} to ${maxMemoryMb} (at most this host's memory), not ${memoryMb}.`, { option: 'memoryMb', hint: 'set {memoryMb} within that range' });
   }
   const vcpus = o.vcpus ?? VM_LIMITS.defaultVcpus;
   if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > maxVcpus) {
-    throw new InfraError('USAGE', `--vcpus must be a whole number from 1 to ${maxVcpus}, not ${vcpus}.`);
+    throw new InfraError('USAGE', `The VM's vCPU count must be a whole number from 1 to ${maxVcpus}, not ${vcpus}.`, { option: 'vcpus', hint: 'set {vcpus} within that range' });
   }
   const bootTimeout = o.bootTimeout;
   if (bootTimeout !== undefined && !(Number.isInteger(bootTimeout) && bootTimeout > 0 && bootTimeout <= JOB_LIMITS.maxTimeout)) {
@@ -310,7 +311,8 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
             new InfraError(
               'ROOTFS',
               `The VM did not start the guest runner (${timedOut ?? `the VM stopped, exit ${code}`}). ` +
-                `Last console lines:\n${watcher.lastLines()}\nRerun with --console to see the whole boot.`,
+                `Last console lines:\n${watcher.lastLines()}`,
+              { option: 'console', hint: 'rerun with {console} to see the whole boot' },
             ),
           );
         } else {

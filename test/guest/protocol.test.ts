@@ -95,13 +95,13 @@ t.test('job limits: timeouts beyond the documented maximum and output bounds are
   const base = { lang: 'sh', code: 'true', timeout: 5 };
   t.doesNotThrow(() => checkJob({ ...base, timeout: JOB_LIMITS.maxTimeout, maxOutput: JOB_LIMITS.maxMaxOutput }));
   t.doesNotThrow(() => checkJob({ ...base, maxOutput: 0, user: '1000:1000' }));
-  t.throws(() => checkJob({ ...base, timeout: 3_000_000 }), { code: 'USAGE', message: /--timeout .* from 1 to 86400/ });
+  t.throws(() => checkJob({ ...base, timeout: 3_000_000 }), { code: 'USAGE', option: 'timeout', message: /timeout .* from 1 to 86400/ });
   t.throws(() => checkJob({ ...base, timeout: JOB_LIMITS.maxTimeout + 1 }), { code: 'USAGE' });
   t.throws(() => checkJob({ ...base, timeout: 1.5 }), { code: 'USAGE' });
   t.throws(() => checkJob({ ...base, timeout: Number.NaN }), { code: 'USAGE' });
-  t.throws(() => checkJob({ ...base, maxOutput: -1 }), { code: 'USAGE', message: /--max-output/ });
+  t.throws(() => checkJob({ ...base, maxOutput: -1 }), { code: 'USAGE', option: 'maxOutput' });
   t.throws(() => checkJob({ ...base, maxOutput: JOB_LIMITS.maxMaxOutput + 1 }), { code: 'USAGE' });
-  t.throws(() => checkJob({ ...base, user: 'x;y' }), { code: 'USAGE', message: /--user/ });
+  t.throws(() => checkJob({ ...base, user: 'x;y' }), { code: 'USAGE', option: 'user' });
 });
 
 t.test('the console watcher finds the ready line and the result among other output', async (t) => {

@@ -213,10 +213,10 @@ t.test('the libext2fs reader: listings, file bytes and errors, without the CLI',
     for await (const c of fs.read('/etc/motd')) empty.push(c);
     t.equal(empty.length, 0, 'an empty file yields nothing');
     await t.rejects(fs.list('/nope'), { code: 'NOT_FOUND', message: /\/nope does not exist in .*rootfs-x\.ext4/ });
-    await t.rejects(fs.list('/etc/hostname'), { code: 'INPUT', message: /is not a directory; use --cat/ });
+    await t.rejects(fs.list('/etc/hostname'), { code: 'INPUT', option: 'ls', message: /is not a directory: read files with the cat option/ });
     await t.rejects(async () => {
       for await (const _ of fs.read('/etc')) void _;
-    }, { code: 'INPUT', message: /\/etc in .* is not a regular file; use --ls/ });
+    }, { code: 'INPUT', option: 'cat', message: /\/etc in .* is not a regular file: list directories with the ls option/ });
   });
   t.equal(await sha256Of(image), before, 'reading leaves the image as it was (no atime, no mount count)');
   t.equal(statSync(image).mtimeMs, mtimeBefore);

@@ -65,10 +65,10 @@ t.test('what cannot boot is refused before QEMU starts', async (t) => {
   const good = shellImage(dir, 'rootfs-good.ext4');
   await refused('an unknown language', run(good, '--lang', 'cobol'), 2, /no language "cobol": pass one of sh, .* as --lang/);
   for (const [flags, message] of [
-    [['--mem', '64'], /--mem must be a whole number of MiB from 128 to \d+/],
-    [['--mem', '1e9'], /--mem must be/],
-    [['--vcpus', '0'], /--vcpus must be a whole number from 1 to 32, not 0/],
-    [['--vcpus', '2.5'], /--vcpus must be/],
+    [['--mem', '64'], /memory must be a whole number of MiB from 128 to \d+.*: set --mem within/],
+    [['--mem', '1e9'], /set --mem within/],
+    [['--vcpus', '0'], /vCPU count must be a whole number from 1 to 32, not 0: set --vcpus within/],
+    [['--vcpus', '2.5'], /set --vcpus within/],
   ] as const) {
     await refused(flags.join(' '), run(good, ...flags), 2, message);
   }

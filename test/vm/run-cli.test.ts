@@ -54,10 +54,10 @@ t.test('timeouts past the maximum and bad output limits or users are refused bef
   // No image at all: a refusal that came after looking for one would say so and exit 1.
   const env = { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir };
   const cases: Array<[string[], RegExp]> = [
-    [['--timeout', '3000000'], /--timeout must be a whole number of seconds from 1 to 86400, not 3000000/],
-    [['--max-output', '-1'], /--max-output must be a whole number of bytes from 0 to 16777216/],
+    [['--timeout', '3000000'], /timeout must be a whole number of seconds from 1 to 86400, not 3000000: set --timeout within/],
+    [['--max-output', '-1'], /output limit must be a whole number of bytes from 0 to 16777216, not -1: set --max-output within/],
     [['--max-output', '20000000'], /--max-output/],
-    [['--user', 'a b'], /--user must be a name or uid/],
+    [['--user', 'a b'], /user must be a name or uid.*: e\.g\. --user nobody/],
   ];
   for (const [flags, message] of cases) {
     const run = await runCli(['rootfs', 'run', 'ghost', '--code', 'true', ...flags], { timeoutMs: 30_000, env });
