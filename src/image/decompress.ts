@@ -5,10 +5,12 @@
 import { pipeline, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
+import { Readable } from 'node:stream';
+import xz from 'xz-decompress';
 import { InfraError } from '../errors.js';
 import { ByteReader } from '../io/byte-reader.js';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+export type Compression = 'gzip' | 'zstd' | 'xz' | 'none';
 
 /** RFC 1952 member header ID1 ID2. */
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
@@ -16,7 +18,9 @@ const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /** RFC 8878 skippable frame magic 0x184D2A5?, little-endian (pzstd starts with one). */
 const ZSTD_SKIPPABLE_TAIL = Buffer.from([0x2a, 0x4d, 0x18]);
-const MAGIC_BYTES = 4;
+/** XZ file format §2.1.1.1 Header Magic Bytes (docker save archives of old and .deb members use xz). */
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+export const MAGIC_BYTES = XZ_MAGIC.length;
 const OUTPUT_CHUNK = 256 * 1024;
 /**
  * How far the inflater (on libuv's thread pool) may run ahead of the consumer: enough
@@ -34,6 +38,7 @@ export function detectCompression(head: Buffer): Compression {
   if (head.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) return 'gzip';
   if (head.subarray(0, ZSTD_MAGIC.length).equals(ZSTD_MAGIC)) return 'zstd';
   if (head.length >= 4 && (head[0] & 0xf0) === 0x50 && head.subarray(1, 4).equals(ZSTD_SKIPPABLE_TAIL)) return 'zstd';
+  if (head.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC)) return 'xz';
   return 'none';
 }
 
@@ -78,6 +83,7 @@ export async function* decompress(
   const compression = detectCompression(Buffer.concat(head, headLength));
   if (compression === 'gzip') yield* viaZlib(replay, zlib.createGunzip(zlibOptions), what);
   else if (compression === 'zstd') yield* zstd(replay, what);
+  else if (compression === 'xz') yield* viaXz(replay, what);
   else yield* replay;
 }
 
@@ -94,6 +100,24 @@ async function* replayed(head: Buffer[], rest: AsyncIterator<Buffer> | undefined
   } finally {
     await rest?.return?.();
   }
+}
+
+/**
+ * xz through the xz-decompress WebAssembly decoder. Its web stream reads ahead, so it is
+ * handed copies: the source's chunks are valid only until the next is asked for.
+ */
+async function* viaXz(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  const input = Readable.toWeb(Readable.from(copies(source))) as ReadableStream<Uint8Array>;
+  try {
+    for await (const chunk of new xz.XzReadableStream(input)) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+  } catch (err) {
+    if (err instanceof InfraError) throw err;
+    throw corrupt(what, `xz: ${(err as Error).message}`);
+  }
+}
+
+async function* copies(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) yield Buffer.from(chunk);
 }
 
 type ZstdFactory = (options?: zlib.ZlibOptions) => Transform;

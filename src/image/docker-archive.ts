@@ -17,11 +17,12 @@ import type { Image, Platform } from './types.js';
 
 const BLOB_PATH = /^blobs\/sha256\/([a-f0-9]{64})$/;
 
-/** Docker has no zstd layer type of its own; containerd uses OCI's. */
+/** Docker has no zstd layer type of its own; containerd uses OCI's. xz layers (old docker) are read by their magic. */
 const LAYER_TYPES: Record<Compression, string> = {
   none: MEDIA.dockerLayerTar,
   gzip: MEDIA.dockerLayerGzip,
   zstd: MEDIA.ociLayerZstd,
+  xz: MEDIA.dockerLayerTar,
 };
 
 export async function openDockerArchive(file: string, ref: string | undefined, wanted: Platform, reference: string): Promise<Image> {

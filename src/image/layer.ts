@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InfraError, isInfraError } from '../errors.js';
-import { type Compression, decompress, detectCompression } from './decompress.js';
+import { type Compression, decompress, detectCompression, MAGIC_BYTES } from './decompress.js';
 import { digestFile } from '../io/digest.js';
 import { fsError } from '../io/fs-errors.js';
 import { verified } from './digest.js';
@@ -88,7 +88,7 @@ export async function* readFileRange(file: string, offset: number, size: number,
 export async function blobCompression(file: string, offset = 0): Promise<Compression> {
   const handle = await open(file, 'r');
   try {
-    const head = Buffer.alloc(4);
+    const head = Buffer.alloc(MAGIC_BYTES);
     const { bytesRead } = await handle.read(head, 0, head.length, offset);
     return detectCompression(head.subarray(0, bytesRead));
   } finally {

@@ -14,7 +14,8 @@ import { blobCompression, readFileRange } from './layer.js';
 import { MEDIA } from './media.js';
 import type { Image, ImageLayer } from './types.js';
 
-const MEDIA_BY_COMPRESSION = { gzip: MEDIA.ociLayerGzip, zstd: MEDIA.ociLayerZstd, none: MEDIA.ociLayerTar } as const;
+/** OCI has no xz layer type: an xz tarball is labelled plain and read by its magic. */
+const MEDIA_BY_COMPRESSION = { gzip: MEDIA.ociLayerGzip, zstd: MEDIA.ociLayerZstd, xz: MEDIA.ociLayerTar, none: MEDIA.ociLayerTar } as const;
 
 export async function openRootfsTarball(file: string, reference: string): Promise<Image> {
   const info = await stat(file).catch(() => undefined);

@@ -66,6 +66,16 @@ t.test('zstd (the zstd tool), single and multi-frame', async (t) => {
   t.ok((await collect(decompress(chunked(withSkippable, 777)))).equals(layer), 'skippable frames ignored');
 });
 
+t.test('xz (the xz tool): the magic decides, in .debs and old docker layers', async (t) => {
+  if (!prerequisites(t, { tools: ['xz'] })) return;
+  const xz = tool('xz', ['-c', '-6'], layer);
+  t.equal(detectCompression(xz), 'xz');
+  t.ok((await collect(decompress(chunked(xz, 777)))).equals(layer), 'decoded whole from small chunks');
+  const members = await readAll(readTar(decompress(chunked(xz, 4096))));
+  t.same(members.map((m) => m.entry.path), ['etc/', 'etc/random', 'etc/text', 'bin/cap']);
+  await t.rejects(collect(decompress(chunked(xz.subarray(0, xz.length - 100), 1000))), { code: 'TAR', message: /truncated or corrupt \(xz:/ }, 'a cut stream is an error');
+});
+
 t.test('zstd and gzip bombs inflate a block at a time', async (t) => {
   if (!prerequisites(t, { tools: ['sh', 'head', 'gzip', 'zstd'] })) return;
   const zeros = 256 * 1024 * 1024;

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import xz from 'xz-decompress';
+import { decompress } from '../../image/decompress.js';
 import { InfraError } from '../../errors.js';
 import type { HttpClient } from '../../image/registry/http.js';
 import { verifyCleartext } from '../openpgp/cleartext.js';
@@ -110,22 +110,21 @@ async function fetchIndex(http: HttpClient, source: Source, release: Release, pa
  */
 async function inflate(data: Buffer, suffix: '.gz' | '.xz', uncompressed: Expected | undefined, what: string): Promise<Buffer> {
   const limit = Math.min(uncompressed?.size ?? MAX_INDEX_BYTES, MAX_INDEX_BYTES);
-  const text = await (suffix === '.gz' ? promisify(gunzip)(data, { maxOutputLength: Math.max(limit, 1) }) : unxz(data, limit)).catch((err: Error) => {
+  const text = await (suffix === '.gz' ? promisify(gunzip)(data, { maxOutputLength: Math.max(limit, 1) }) : unxz(data, limit, what)).catch((err: Error) => {
     throw new InfraError('INTEGRITY', `${what} does not decompress within ${limit} bytes (${err.message}); the index is damaged`, { cause: err });
   });
   if (uncompressed) checkBytes(text, uncompressed, `${what} (uncompressed)`);
   return text;
 }
 
-/** xz through the xz-decompress WebAssembly decoder, stopped as soon as it passes `limit`. */
-async function unxz(data: Buffer, limit: number): Promise<Buffer> {
-  const input = Readable.toWeb(Readable.from([data])) as ReadableStream<Uint8Array>;
+/** xz through the one decompressor (src/image/decompress.ts), stopped as soon as it passes `limit`. */
+async function unxz(data: Buffer, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of new xz.XzReadableStream(input)) {
+  for await (const chunk of decompress(Readable.from([data]), undefined, what)) {
     size += chunk.length;
     if (size > limit) throw new Error(`more than ${limit} bytes`);
-    chunks.push(Buffer.from(chunk));
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }

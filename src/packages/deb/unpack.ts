@@ -9,8 +9,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
-import { Readable } from 'node:stream';
-import xz from 'xz-decompress';
 import { InfraError, printable } from '../../errors.js';
 import { decompress } from '../../image/decompress.js';
 import type { TarEntry, TarMember } from '../../tar/entry.js';
@@ -213,21 +211,10 @@ async function readControl(tar: AsyncIterable<Buffer>, what: string): Promise<Ma
 function unpackedTar(name: string, body: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
   const suffix = name.replace(/^(control|data)\.tar/, '');
   const described = `${name} of ${what}`;
-  if (suffix === '.xz') return unxz(body, described);
-  if (suffix === '' || suffix === '.gz' || suffix === '.zst') return decompress(body, undefined, described);
+  if (suffix === '' || suffix === '.gz' || suffix === '.zst' || suffix === '.xz') return decompress(body, undefined, described);
   throw notADeb(what, `its ${name} is compressed in a way infra.operator does not read (gzip, xz and zstd are)`);
 }
 
-/** xz (the xz-decompress WebAssembly decoder, streaming). */
-async function* unxz(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
-  const stream = new xz.XzReadableStream(Readable.toWeb(Readable.from(source)) as ReadableStream<Uint8Array>);
-  try {
-    for await (const chunk of stream) yield Buffer.from(chunk);
-  } catch (err) {
-    if (err instanceof InfraError) throw err;
-    throw new InfraError('PACKAGE', `${what} is truncated or corrupt (xz: ${(err as Error).message}); download it again`);
-  }
-}
 
 /** Passes `body` on, reporting its md5 (hex) at the end. */
 async function* hashing(body: AsyncIterable<Buffer>, done: (md5: string) => void): AsyncGenerator<Buffer> {
