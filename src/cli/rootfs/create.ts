@@ -1,9 +1,10 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '../../api/create.js';
 import { output } from '../output.js';
+import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
 import { parseImageSize } from '../../ext4/size.js';
 
-interface CreateArgs {
+interface CreateArgs extends PullArgs {
   lang: string;
   base: string;
   packages?: string;
@@ -12,10 +13,6 @@ interface CreateArgs {
   imagesDir?: string;
   size: string;
   platform?: string;
-  creds?: string;
-  authfile?: string;
-  insecureRegistry?: string[];
-  cache: boolean;
   uuid?: string;
   quiet: boolean;
   json: boolean;
@@ -25,7 +22,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
   command: 'create',
   describe: 'Create a rootfs for a language runtime: Debian packages installed into a base image, without root',
   builder: (y: Argv) =>
-    y
+    pullOptions(y)
       .example('infra.operator rootfs create --lang python', 'Python on the default base')
       .example('infra.operator rootfs create --lang nodejs --size 2048', 'a larger image')
       .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages (python3-numpy, python3-pandas)')
@@ -38,10 +35,6 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('images-dir', { type: 'string', describe: 'Images directory (env INFRA_OPERATOR_IMAGES_DIR; default /srv/firecracker/images)' })
       .option('size', { alias: 's', type: 'string', default: String(DEFAULT_SIZE_MB), describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
       .option('platform', { type: 'string', describe: 'Platform of the base image (default linux/amd64)' })
-      .option('creds', { type: 'string', describe: 'Registry credentials user:password' })
-      .option('authfile', { type: 'string', describe: 'Registry auth file (auth.json or docker config.json)' })
-      .option('insecure-registry', { type: 'string', array: true, describe: 'Registry host allowed over plain HTTP' })
-      .option('cache', { type: 'boolean', default: true, describe: 'Use the blob cache (--no-cache to bypass)' })
       .option('uuid', { type: 'string', describe: 'Filesystem UUID (default: derived from the content)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only errors' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<CreateArgs>,
@@ -61,10 +54,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       ...(args.output ? { output: args.output } : {}),
       ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
       ...(args.platform ? { platform: args.platform } : {}),
-      ...(args.creds ? { creds: args.creds } : {}),
-      ...(args.authfile ? { authfile: args.authfile } : {}),
-      ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
-      noCache: !args.cache,
+      ...pullSettings(args),
       ...(args.uuid ? { uuid: args.uuid } : {}),
       onStep: (step, text) => out.info(`[${step}/${CREATE_STEPS}] ${text}`),
     });

@@ -5,9 +5,10 @@ import { type ImageSize, parseImageSize } from '../../ext4/size.js';
 import { assertImageName } from '../../store/paths.js';
 import { escapeControls } from '../escape.js';
 import { output } from '../output.js';
+import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
 import { buildProgress } from '../progress.js';
 
-interface FromDockerArgs {
+interface FromDockerArgs extends PullArgs {
   name: string;
   image: string;
   size: string;
@@ -17,10 +18,6 @@ interface FromDockerArgs {
   guestRunner: string;
   guestArgs?: string[];
   platform?: string;
-  creds?: string;
-  authfile?: string;
-  insecureRegistry?: string[];
-  cache: boolean;
   uuid?: string;
   quiet: boolean;
   json: boolean;
@@ -30,7 +27,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   command: 'from-docker',
   describe: 'Create a rootfs from a container image (registry, OCI layout, archive or rootfs tarball)',
   builder: (y: Argv) =>
-    y
+    pullOptions(y)
       .example('infra.operator rootfs from-docker --name python --image python:3.12-alpine --size 150', 'Python from Docker Hub')
       .example('infra.operator rootfs from-docker --name nodejs --image node:22-alpine --size 200', 'Node.js')
       .example('infra.operator rootfs from-docker --name go --image golang:1.22-alpine --size 300', 'Go')
@@ -49,10 +46,6 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       .option('guest-runner', { type: 'string', default: 'builtin', describe: 'Guest runner: builtin, none, or a path to your own binary' })
       .option('guest-args', { type: 'string', array: true, describe: 'Arguments the boot service passes to a custom guest runner (default: guest)' })
       .option('platform', { type: 'string', describe: 'Platform os/arch[/variant] (default linux/amd64)' })
-      .option('creds', { type: 'string', describe: 'Registry credentials user:password' })
-      .option('authfile', { type: 'string', describe: 'Registry auth file (auth.json or docker config.json)' })
-      .option('insecure-registry', { type: 'string', array: true, describe: 'Registry host allowed over plain HTTP' })
-      .option('cache', { type: 'boolean', default: true, describe: 'Use the blob cache (--no-cache to bypass)' })
       .option('uuid', { type: 'string', describe: 'Filesystem UUID (default: derived from the image content)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only errors' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<FromDockerArgs>,
@@ -76,10 +69,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       guestRunner: args.guestRunner,
       ...(args.guestArgs ? { guestArgs: args.guestArgs } : {}),
       ...(args.platform ? { platform: args.platform } : {}),
-      ...(args.creds ? { creds: args.creds } : {}),
-      ...(args.authfile ? { authfile: args.authfile } : {}),
-      ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
-      noCache: !args.cache,
+      ...pullSettings(args),
       ...(args.uuid ? { uuid: args.uuid } : {}),
       onEvent: (event: BuildEvent) => {
         switch (event.type) {
