@@ -7,7 +7,9 @@
  * S3 (`infra.operator/s3`) and reading images (`infra.operator/inspect`) have their own
  * entry points: importing this one loads neither the AWS SDK nor libext2fs.
  */
-export { buildRootfs, outputPath, type BuildOptions, type BuildResult } from './api/build.js';
+export { buildRootfs, buildFromImage, outputPath, BUILD_STEPS, type BuildOptions, type BuildResult, type BuildEvent, type BuildStep } from './api/build.js';
+export { createRootfs, CREATE_STEPS, type CreateOptions, type CreateResult, type CreateEvent, type CreateStep } from './api/create.js';
+export type { ProgressEvent, StepFacts, OnProgress, TransferEvent } from './events.js';
 export { InfraError, isInfraError, EXIT, type ErrorCode } from './errors.js';
 export { openImage, type OpenImageOptions } from './image/index.js';
 export type { Image, ImageLayer, ImageRuntimeConfig, Platform } from './image/types.js';
@@ -17,11 +19,11 @@ export { readTar } from './tar/reader.js';
 export { decompress } from './image/decompress.js';
 export type { TarEntry, TarMember } from './tar/entry.js';
 export { makeRoot, type DataSink, type DirInode, type Inode, type Timestamp } from './tree/tree.js';
-export { parseImageSize, type ImageSize } from './ext4/size.js';
-export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type ImageSummary } from './ext4/writer.js';
+export { parseRootfsSize, type RootfsSize } from './ext4/size.js';
+export { Ext4Writer, AUTO_HEADROOM, type WriterOptions, type Ext4Summary } from './ext4/writer.js';
 export { makeBootable, type BootOptions, type BootReport } from './boot/bootable.js';
-export { bootJob, type BootJobOptions, type BootJobOutcome } from './vm/qemu.js';
+export { bootJob, type BootJobOptions, type BootJobOutcome, type BootEvent, type BootStage } from './vm/qemu.js';
 export { runJob, type RunOptions, type RunResult } from './api/run.js';
-export { listLocalImages } from './store/local.js';
+export { listLocalRootfs } from './store/local.js';
 export { readSidecar, writeSidecar, type Sidecar } from './store/sidecar.js';
-export { resolveImagesDir, imageFileName } from './store/paths.js';
+export { resolveImagesDir, rootfsFileName } from './store/paths.js';

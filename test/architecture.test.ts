@@ -30,7 +30,7 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** Top-level files that are modules of their own; the other top-level files are entry points. */
-const TOP_LEVEL_MODULES = new Set(['errors', 'version']);
+const TOP_LEVEL_MODULES = new Set(['errors', 'events', 'version']);
 
 /** The folder a file belongs to: `src/ext4/writer.ts` → ext4, `src/errors.ts` → errors, `src/s3.ts` → index. */
 function folderOf(file: string): string {

@@ -6,8 +6,9 @@
 import { dirname, resolve } from 'node:path';
 import { statfs } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
-import { Ext4Writer, type Ext4Content, type ImageSummary } from '../ext4/writer.js';
-import { type ImageSize, parseImageSize, sizeBytes } from '../ext4/size.js';
+import type { ProgressEvent } from '../events.js';
+import { Ext4Writer, type Ext4Content, type Ext4Summary } from '../ext4/writer.js';
+import { type RootfsSize, parseRootfsSize, sizeBytes } from '../ext4/size.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
@@ -15,14 +16,14 @@ import { flatten, type FlattenOptions, type FlattenResult } from '../layers/flat
 import { inventedTime, type DataSink } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { assertImageName, resolveImagePath } from '../store/paths.js';
+import { assertRootfsName, resolveRootfsPath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 
 export interface BuildOptions extends OpenImageOptions {
   name: string;
   image: string;
-  /** MiB, or 'auto' (parsed once by parseImageSize: a string from a command line is fine). */
-  size: ImageSize | string;
+  /** MiB, or 'auto' (parsed once by parseRootfsSize: a string from a command line is fine). */
+  size: RootfsSize | string;
   /** Explicit output path; otherwise `<imagesDir>/rootfs-<name>.ext4`. */
   output?: string;
   imagesDir?: string;
@@ -41,24 +42,14 @@ export interface BuildOptions extends OpenImageOptions {
 export const BUILD_STEPS = ['pull', 'create', 'export', 'init', 'runner', 'service'] as const;
 export type BuildStep = (typeof BUILD_STEPS)[number];
 
-/** What a build reports as it goes (facts; the CLI words and draws them). */
-export type BuildEvent =
-  /** A step starts. */
-  | { type: 'step'; step: BuildStep }
-  /** Compressed bytes of layer `layer` (0-based) fetched so far, of `total`. */
-  | { type: 'pull'; layer: number; bytes: number; total: number }
-  /** File bytes written into the image so far, while layer `layer` of `layers` is applied. */
-  | { type: 'write'; layer: number; layers: number; bytes: number }
-  /** The image's size, once known (for `size: 'auto'`, the size chosen). */
-  | { type: 'size'; bytes: number; auto: boolean }
-  /** Something the user should know that does not stop the build (e.g. ENV entries left out). */
-  | { type: 'warning'; text: string };
+/** What a build reports as it goes: the library's one progress channel, with the six steps. */
+export type BuildEvent = ProgressEvent<BuildStep>;
 
 export interface BuildResult {
   path: string;
   image: Image;
   platform?: Platform;
-  summary: ImageSummary;
+  summary: Ext4Summary;
   sidecar: Sidecar;
   flattened: FlattenResult['stats'];
   /** What was set up to make the image boot. */
@@ -67,17 +58,17 @@ export interface BuildResult {
   timings: { pull: number; write: number; total: number };
 }
 
-/** Where the image goes (see resolveImagePath), as an absolute path. */
+/** Where the image goes (see resolveRootfsPath), as an absolute path. */
 export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imagesDir' | 'env'>): string {
-  return resolve(resolveImagePath(options.name, options));
+  return resolve(resolveRootfsPath(options.name, options));
 }
 
 /** Opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // The name goes into the file name, the volume label, the hostname and the sidecar.
-  assertImageName(options.name);
-  const size = parseImageSize(options.size);
+  assertRootfsName(options.name);
+  const size = parseRootfsSize(options.size);
   const emit = options.onEvent ?? (() => {});
   emit({ type: 'step', step: 'pull' });
   const image = await openImage(options.image, {
@@ -93,8 +84,8 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
 
 /** Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive). */
 export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>, started = Date.now()): Promise<BuildResult> {
-  assertImageName(options.name);
-  const size = parseImageSize(options.size);
+  assertRootfsName(options.name);
+  const size = parseRootfsSize(options.size);
   const emit = options.onEvent ?? (() => {});
   const path = outputPath(options);
   const pulled = Date.now();
@@ -145,7 +136,7 @@ export async function buildFromImage(image: Image, options: Omit<BuildOptions, '
 }
 
 /** The sidecar of a written image: its name, the image it came from, its usage. */
-export function recordSidecar(path: string, name: string, image: Image, summary: ImageSummary): Promise<Sidecar> {
+export function recordSidecar(path: string, name: string, image: Image, summary: Ext4Summary): Promise<Sidecar> {
   return writeSidecar(path, {
     name,
     image: image.reference,
@@ -191,7 +182,7 @@ export const AUTO_BUDGET_ENV = 'INFRA_OPERATOR_AUTO_BUDGET_BYTES';
  * layers may replace files); with auto, the free space where the image goes, or less
  * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
  */
-export async function bombBudget(path: string, size: ImageSize, env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
+export async function bombBudget(path: string, size: RootfsSize, env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
   if (size !== 'auto') return { maxBytes: Math.max(sizeBytes(size) * 4, 1024 ** 3) };
   const free = await freeBytes(dirname(path));
   const lower = parseBudget(env[AUTO_BUDGET_ENV]);
@@ -225,7 +216,7 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Fails early, with numbers, when the target's file system cannot take the image. */
-export async function checkFreeSpace(path: string, size: ImageSize): Promise<void> {
+export async function checkFreeSpace(path: string, size: RootfsSize): Promise<void> {
   if (size === 'auto') return;
   let free;
   try {

@@ -6,9 +6,10 @@
  */
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
-import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
+import type { ProgressEvent } from '../events.js';
+import { Ext4Writer, type Ext4Summary } from '../ext4/writer.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
-import { type ImageSize, parseImageSize } from '../ext4/size.js';
+import { type RootfsSize, parseRootfsSize } from '../ext4/size.js';
 import { defaultCacheDir } from '../image/cache.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image } from '../image/types.js';
@@ -36,7 +37,8 @@ export interface DebRequest {
   packages: string[];
   arch: 'amd64';
   cacheDir: string;
-  progress?: (phase: 'repositories' | 'resolving' | 'fetching', detail: string) => void;
+  /** Steps `repositories`, `resolve` and `fetch` start, told through the command's channel. */
+  onEvent?: (event: CreateEvent) => void;
 }
 
 /** Resolves and downloads packages: dependencies first, each .deb verified. */
@@ -49,14 +51,14 @@ export interface CreateOptions extends OpenImageOptions {
   packages?: string[];
   repositories?: string[];
   /** MiB, or 'auto'. */
-  size?: ImageSize | string;
+  size?: RootfsSize | string;
   output?: string;
   imagesDir?: string;
   uuid?: string;
   /** Where downloaded .debs are kept (default `<blob cache>/debs`). */
   cacheDir?: string;
-  /** Called as each of the CREATE_STEPS steps starts. */
-  onStep?: (step: number, text: string) => void;
+  /** The one progress channel: each of CREATE_STEPS as it starts, bytes pulled, the size chosen, warnings. */
+  onEvent?: (event: CreateEvent) => void;
   /** The repository side; default src/packages/deb/resolve.ts. */
   resolve?: DebResolver;
   env?: NodeJS.ProcessEnv;
@@ -66,25 +68,28 @@ export interface CreateResult {
   path: string;
   base: Image;
   packages: Array<{ package: string; version: string; architecture: string }>;
-  summary: ImageSummary;
+  summary: Ext4Summary;
   sidecar: Sidecar;
   boot: BootReport;
 }
 
-export const CREATE_STEPS = 8;
+/** The steps of `rootfs create`, in order; the CLI words them. */
+export const CREATE_STEPS = ['pull', 'repositories', 'resolve', 'fetch', 'unpack', 'configure', 'boot', 'write'] as const;
+export type CreateStep = (typeof CREATE_STEPS)[number];
+export type CreateEvent = ProgressEvent<CreateStep>;
 export const DEFAULT_SIZE_MB = 1024;
 
 /** Short base names: the Debian-family images they mean. */
 const BASE_ALIASES: Readonly<Record<string, string>> = { debian: 'debian:bookworm-slim', ubuntu: 'ubuntu:24.04' };
 
 export async function createRootfs(options: CreateOptions): Promise<CreateResult> {
-  const step = options.onStep ?? (() => {});
+  const emit = options.onEvent ?? (() => {});
   const packages = languagePackages(options.lang);
   const reference = baseReference(options.base ?? 'alpine');
-  const size = parseImageSize(options.size ?? DEFAULT_SIZE_MB);
+  const size = parseRootfsSize(options.size ?? DEFAULT_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
-  step(1, `Pulling base image: ${reference}...`);
-  const base = await openImage(reference, options);
+  emit({ type: 'step', step: 'pull', facts: { reference } });
+  const base = await openImage(reference, { ...options, onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }) });
   try {
     await checkFreeSpace(path, size);
     const time = inventedTime(options.env, base.created);
@@ -108,15 +113,15 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
         packages: [...packages, ...(options.packages ?? [])],
         arch: 'amd64',
         cacheDir: options.cacheDir ?? join(defaultCacheDir(), 'debs'),
-        progress: (phase, detail) => step(PHASE_STEPS[phase], `${PHASE_TEXT[phase]}${detail ? `: ${detail}` : ''}...`),
+        onEvent: emit,
       });
-      step(5, `Unpacking ${debs.length} packages...`);
+      emit({ type: 'step', step: 'unpack', facts: { packages: debs.length } });
       const db = DpkgDatabase.read(readFile);
       const installer = new DebInstaller(root, sink, db);
       for (const deb of debs) await installer.install(deb);
-      step(6, 'Configuring the dpkg database (maintainer scripts not run)...');
+      emit({ type: 'step', step: 'configure' });
       await db.write(new TreeEditor(root, sink, time));
-      step(7, 'Making bootable (init, guest runner, service)...');
+      emit({ type: 'step', step: 'boot' });
       const boot = await makeBootable(root, writer, {
         init: 'auto',
         guestRunner: 'builtin',
@@ -124,8 +129,10 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
         hostname: hostnameFor(options.lang),
         time,
       });
-      step(8, `Writing ext4 image (${size === 'auto' ? 'auto' : `${size}MB`})...`);
+      for (const text of boot.warnings) emit({ type: 'warning', text });
+      emit({ type: 'step', step: 'write' });
       const summary = await writer.finish(root);
+      emit({ type: 'size', bytes: summary.sizeBytes, auto: size === 'auto' });
       const sidecar = await recordSidecar(path, options.lang, base, summary);
       const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
       return { path, base, packages: installed, summary, sidecar, boot };
@@ -137,9 +144,6 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
     await base.close?.();
   }
 }
-
-const PHASE_STEPS = { repositories: 2, resolving: 3, fetching: 4 } as const;
-const PHASE_TEXT = { repositories: 'Reading repositories', resolving: 'Resolving packages', fetching: 'Fetching packages' } as const;
 
 function pick(options: CreateOptions): { output?: string; imagesDir?: string; env?: NodeJS.ProcessEnv } {
   return {
@@ -198,15 +202,15 @@ function notFound(err: unknown, name: string): boolean {
 /** The repository side (src/packages/deb/resolve.ts), its progress told as this command's steps. */
 async function repositorySide(): Promise<DebResolver> {
   return (request) => {
-    request.progress?.('repositories', '');
+    request.onEvent?.({ type: 'step', step: 'repositories' });
     let repositories = 0;
     return resolveDebs({
       ...request,
       progress: (event) => {
         if (event.kind === 'repository') repositories++;
         else if (event.kind === 'resolved') {
-          request.progress?.('resolving', `${repositories} repositories read, ${event.packages} packages to install`);
-          request.progress?.('fetching', `${Math.ceil(event.bytes / 1048576)} MB`);
+          request.onEvent?.({ type: 'step', step: 'resolve', facts: { repositories, packages: event.packages } });
+          request.onEvent?.({ type: 'step', step: 'fetch', facts: { packages: event.packages, bytes: event.bytes } });
         }
       },
     });

@@ -9,6 +9,7 @@ import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
+import type { ProgressEvent } from '../events.js';
 import { ConsoleWatcher, JOB_LIMITS, checkJob, jobArchive, maxResultLine, newSecret } from '../guest/protocol.js';
 import type { JobResult, JobSpec } from '../guest/protocol.js';
 
@@ -21,11 +22,8 @@ export type AccelChoice = 'auto' | 'kvm' | 'tcg';
  * output, the runner's ready line, the job started (RUNNING_LINE), the result read.
  */
 export type BootStage = 'booting' | 'kernel' | 'ready' | 'running' | 'done';
-export interface BootEvent {
-  stage: BootStage;
-  /** Milliseconds since QEMU was started. */
-  elapsedMs: number;
-}
+/** A boot's stages told through the library's one progress channel, as steps. */
+export type BootEvent = ProgressEvent<BootStage>;
 
 /**
  * The machine's bounds: at least what a kernel and initrd boot in, at most Firecracker's
@@ -34,7 +32,8 @@ export interface BootEvent {
 export const VM_LIMITS = { defaultMemoryMb: 512, minMemoryMb: 128, maxMemoryMb: 65_536, defaultVcpus: 1, maxVcpus: 32 } as const;
 
 export interface BootJobOptions {
-  image: string;
+  /** The ext4 file to boot. */
+  rootfs: string;
   kernel?: string;
   initrd?: string;
   accel: AccelChoice;
@@ -135,7 +134,7 @@ export function kernelCommandLine(): string {
 export function qemuArgs(o: {
   kernel: string;
   initrd?: string;
-  image: string;
+  rootfs: string;
   jobDisk: string;
   accel: 'kvm' | 'tcg';
   persist: boolean;
@@ -149,7 +148,7 @@ export function qemuArgs(o: {
   const snapshot = o.persist ? '' : ',snapshot=on';
   // QEMU option values escape a comma by doubling it.
   const file = (path: string) => path.replace(/,/g, ',,');
-  args.push('-drive', `file=${file(o.image)},format=raw,if=none,id=root,cache=writeback${snapshot}`, '-device', 'virtio-blk-pci,drive=root');
+  args.push('-drive', `file=${file(o.rootfs)},format=raw,if=none,id=root,cache=writeback${snapshot}`, '-device', 'virtio-blk-pci,drive=root');
   // Writable: the runner zeroes the secret's sector before the job runs.
   args.push('-drive', `file=${file(o.jobDisk)},format=raw,if=none,id=job`, '-device', 'virtio-blk-pci,drive=job');
   return args;
@@ -183,7 +182,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
   checkJob(options.job);
   checkMachine(options);
   options.signal?.throwIfAborted();
-  await ensureImage(options.image);
+  await ensureRootfs(options.rootfs);
   const { kernel, initrd } = options.kernel
     ? { kernel: options.kernel, initrd: options.initrd }
     : { ...(await defaultKernel()), ...(options.initrd ? { initrd: options.initrd } : {}) };
@@ -201,7 +200,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
     await writeFile(jobDisk, jobArchive({ ...options.job, poweroff: true }, secret));
     const memoryMb = options.memoryMb ?? VM_LIMITS.defaultMemoryMb;
     const vcpus = options.vcpus ?? VM_LIMITS.defaultVcpus;
-    const args = qemuArgs({ kernel, initrd, image: options.image, jobDisk, accel, persist: options.persist, memoryMb, vcpus });
+    const args = qemuArgs({ kernel, initrd, rootfs: options.rootfs, jobDisk, accel, persist: options.persist, memoryMb, vcpus });
     const deadlines = { boot: options.bootTimeout ?? (accel === 'kvm' ? 60 : 240), result: resultDeadline(options.job, accel) };
     const watcher = new ConsoleWatcher(secret, maxResultLine(options.job.maxOutput));
     const { signal, onEvent } = options;
@@ -212,7 +211,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
 }
 
 /** Refuses an image path that is not a readable file, saying how to make one. */
-export async function ensureImage(image: string): Promise<void> {
+export async function ensureRootfs(image: string): Promise<void> {
   if (!(await readable(image))) throw new InfraError('NOT_FOUND', `No rootfs image at ${image}. Build one with 'infra.operator rootfs from-docker'.`);
 }
 
@@ -239,7 +238,7 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
   const { qemu, accel, deadlines, watcher, signal } = run;
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const emit = (stage: BootStage) => run.onEvent?.({ stage, elapsedMs: Date.now() - started });
+    const emit = (stage: BootStage) => run.onEvent?.({ type: 'step', step: stage });
     let readyMs = -1;
     const child = spawn(qemu, run.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: run.work } });
     emit('booting');

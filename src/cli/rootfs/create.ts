@@ -1,8 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '../../api/create.js';
+import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult, type CreateStep } from '../../api/create.js';
+import type { StepFacts } from '../../events.js';
+import type { RootfsSize } from '../../ext4/size.js';
+import { escapeControls } from '../escape.js';
+import { progressView } from '../progress.js';
 import { output } from '../output.js';
 import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
-import { parseImageSize } from '../../ext4/size.js';
+import { parseRootfsSize } from '../../ext4/size.js';
 
 interface CreateArgs extends PullArgs {
   lang: string;
@@ -40,11 +44,12 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<CreateArgs>,
   handler: async (args: ArgumentsCamelCase<CreateArgs>) => {
     const out = output(args);
-    const size = parseImageSize(args.size);
+    const size = parseRootfsSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
     out.info(`Creating rootfs for ${args.lang} from packages...`);
-    out.info(`  Base: ${args.base}`);
+    out.info(`  Base: ${escapeControls(args.base)}`);
     out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+    const view = progressView<CreateStep>(out, { steps: CREATE_STEPS, stepLine: (step, facts) => stepLine(step, facts, size), quiet: args.quiet });
     const result = await createRootfs({
       lang: args.lang,
       base: args.base,
@@ -56,12 +61,36 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       ...(args.platform ? { platform: args.platform } : {}),
       ...pullSettings(args),
       ...(args.uuid ? { uuid: args.uuid } : {}),
-      onStep: (step, text) => out.info(`[${step}/${CREATE_STEPS}] ${text}`),
-    });
+      onEvent: view.onEvent,
+    }).finally(view.done);
     out.info(`Created: ${result.path}`);
     out.result(summarize(result));
   },
 };
+
+const MIB = 1024 * 1024;
+
+/** The wording of each step of `rootfs create`. */
+function stepLine(step: CreateStep, facts: StepFacts, size: RootfsSize): string {
+  switch (step) {
+    case 'pull':
+      return `Pulling base image: ${escapeControls(facts.reference ?? '')}...`;
+    case 'repositories':
+      return 'Reading repositories...';
+    case 'resolve':
+      return `Resolving packages: ${facts.repositories ?? 0} repositories read, ${facts.packages ?? 0} packages to install...`;
+    case 'fetch':
+      return `Fetching packages: ${Math.ceil((facts.bytes ?? 0) / MIB)} MB...`;
+    case 'unpack':
+      return `Unpacking ${facts.packages ?? 0} packages...`;
+    case 'configure':
+      return 'Configuring the dpkg database (maintainer scripts not run)...';
+    case 'boot':
+      return 'Making bootable (init, guest runner, service)...';
+    case 'write':
+      return `Writing ext4 image (${size === 'auto' ? 'auto' : `${size}MB`})...`;
+  }
+}
 
 function summarize(r: CreateResult): object {
   return {

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { resolveImagePath } from '../../store/paths.js';
-import { progressBar } from '../progress.js';
+import { resolveRootfsPath } from '../../store/paths.js';
+import { progressView } from '../progress.js';
+import { output } from '../output.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
-import { escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 import { endpointOption } from './upload.js';
 
@@ -28,20 +28,20 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
       .option('endpoint', endpointOption),
   handler: async (argv) => {
     const location = parseBucketUrl(argv.bucket);
-    const outputPath = resolveImagePath(argv.lang, { imagesDir: argv['images-dir'], output: argv.output });
+    const outputPath = resolveRootfsPath(argv.lang, { imagesDir: argv['images-dir'], output: argv.output });
     // The AWS SDK loads only for S3 commands (see list.ts).
     const { connectS3 } = await import('../../store/s3/client.js');
-    const { downloadImage } = await import('../../store/s3/download.js');
+    const { downloadRootfs } = await import('../../store/s3/download.js');
     const s3 = await connectS3({ endpoint: argv.endpoint });
     try {
-      const result = await downloadImage({
+      const view = progressView(output({}), { transferLabel: 'Downloading' });
+      const result = await downloadRootfs({
         s3,
         location,
         name: argv.lang,
         outputPath,
-        progress: (total) => progressBar('Downloading', total),
-        warn: (message) => process.stderr.write(`Warning: ${escapeControls(message)}\n`),
-      });
+        onEvent: view.onEvent,
+      }).finally(view.done);
       const check = result.verifiedBy === 'unverified' ? 'NOT verified' : `sha256 ${result.sha256} verified`;
       process.stdout.write(`Downloaded: ${formatLocation(location, result.key)} -> ${result.path} (${formatMiB(result.size)}, ${check})\n`);
       if (result.sidecarPath) process.stdout.write(`Sidecar: ${result.sidecarPath}\n`);

@@ -1,12 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { buildRootfs, BUILD_STEPS, type BuildEvent, type BuildResult, type BuildStep } from '../../api/build.js';
+import { buildRootfs, BUILD_STEPS, type BuildResult, type BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
-import { type ImageSize, parseImageSize } from '../../ext4/size.js';
-import { assertImageName } from '../../store/paths.js';
+import { type RootfsSize, parseRootfsSize } from '../../ext4/size.js';
+import { assertRootfsName } from '../../store/paths.js';
 import { escapeControls } from '../escape.js';
 import { output } from '../output.js';
 import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
-import { buildProgress } from '../progress.js';
+import { progressView } from '../progress.js';
 
 interface FromDockerArgs extends PullArgs {
   name: string;
@@ -52,13 +52,13 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   handler: async (args: ArgumentsCamelCase<FromDockerArgs>) => {
     const out = output(args);
     // Before any work: the name becomes a file name, the volume label and the hostname.
-    assertImageName(args.name);
-    const size = parseImageSize(args.size);
-    const progress = args.quiet ? undefined : buildProgress();
+    assertRootfsName(args.name);
+    const size = parseRootfsSize(args.size);
     const image = escapeControls(args.image);
     out.info(`Creating rootfs for ${args.name} from Docker image...`);
     out.info(`  Docker Image: ${image}`);
     out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+    const view = progressView<BuildStep>(out, { steps: BUILD_STEPS, stepLine: (step) => stepLine(step, image, size), quiet: args.quiet });
     const result = await buildRootfs({
       name: args.name,
       image: args.image,
@@ -71,38 +71,15 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       ...(args.platform ? { platform: args.platform } : {}),
       ...pullSettings(args),
       ...(args.uuid ? { uuid: args.uuid } : {}),
-      onEvent: (event: BuildEvent) => {
-        switch (event.type) {
-          case 'step':
-            progress?.done();
-            out.info(`[${BUILD_STEPS.indexOf(event.step) + 1}/${BUILD_STEPS.length}] ${stepLine(event.step, image, size)}`);
-            break;
-          case 'pull':
-            progress?.pulled(event.layer, event.bytes, event.total);
-            break;
-          case 'write':
-            progress?.wrote(event.layer, event.layers, event.bytes);
-            break;
-          case 'size':
-            if (event.auto) out.info(`  Size chosen: ${Math.round(event.bytes / MIB)} MB`);
-            break;
-          case 'warning':
-            progress?.done();
-            out.warn(escapeControls(event.text)); // may quote the image's config
-            break;
-        }
-      },
-    });
-    progress?.done();
+      onEvent: view.onEvent,
+    }).finally(view.done);
     out.info(`Created: ${escapeControls(result.path)}`);
     out.result(summarize(result));
   },
 };
 
-const MIB = 1024 * 1024;
-
 /** The spec's wording of each build step. */
-function stepLine(step: BuildStep, image: string, size: ImageSize): string {
+function stepLine(step: BuildStep, image: string, size: RootfsSize): string {
   switch (step) {
     case 'pull':
       return `Pulling Docker image: ${image}...`;

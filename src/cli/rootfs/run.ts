@@ -58,7 +58,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const progress = argv.console ? undefined : bootProgress(process.stderr);
     try {
       const outcome = await runJob({
-        image: argv.image,
+        rootfs: argv.image,
         imagesDir: argv['images-dir'],
         kernel: argv.kernel,
         initrd: argv.initrd,
@@ -131,8 +131,9 @@ function bootProgress(stream: NodeJS.WriteStream) {
   ticker.unref();
   return {
     event(event: BootEvent): void {
-      started ??= Date.now() - event.elapsedMs;
-      stage = event.stage;
+      if (event.type !== 'step') return;
+      started ??= Date.now();
+      stage = event.step;
       draw();
     },
     /** Leaves "Done after N s" when the result came, else a clean line for what follows. */

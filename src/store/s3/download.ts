@@ -12,10 +12,10 @@ import { fsError, type FsErrorContext } from '../../io/fs-errors.js';
 import { isZero } from '../../io/zero.js';
 import { parseSidecar, sidecarDescribes, writeSidecarFile, type Sidecar } from '../sidecar.js';
 import { sidecarPathFor } from '../paths.js';
-import type { Progress } from '../progress.js';
+import type { TransferEvent } from '../../events.js';
 import type { S3Connection } from './client.js';
 import { s3Error, type S3ErrorContext } from './errors.js';
-import { imageKey, sidecarKey, type BucketLocation } from './location.js';
+import { rootfsKey, sidecarKey, type BucketLocation } from './location.js';
 import { SHA256_METADATA_KEY, assertBucketExists } from './upload.js';
 
 /** The unit of sparseness: a block that is all zeros is not written (ext4's usual block size). */
@@ -33,8 +33,8 @@ export interface DownloadRequest {
   location: BucketLocation;
   name: string;
   outputPath: string;
-  progress?: (totalBytes: number) => Progress;
-  warn?: (message: string) => void;
+  /** Bytes moved so far, and non-fatal notices (an unverifiable object…). */
+  onEvent?: (event: TransferEvent) => void;
 }
 
 export interface DownloadResult {
@@ -54,13 +54,13 @@ interface RemoteObject {
   sha256?: string;
 }
 
-export async function downloadImage(req: DownloadRequest): Promise<DownloadResult> {
-  const key = imageKey(req.location, req.name);
+export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResult> {
+  const key = rootfsKey(req.location, req.name);
   const ctx: S3ErrorContext = { operation: 'download', bucket: req.location.bucket, key, region: req.s3.region, ...(req.s3.endpoint ? { endpoint: req.s3.endpoint } : {}) };
   const object = await headObject(req, key, ctx);
   const sidecar = await fetchSidecar(req, ctx);
   const expected = expectedSha256(object, sidecar);
-  if (!expected) req.warn?.(`s3://${req.location.bucket}/${key} has no sha256 metadata and no sidecar: the download cannot be verified.`);
+  if (!expected) req.onEvent?.({ type: 'warning', text: `s3://${req.location.bucket}/${key} has no sha256 metadata and no sidecar: the download cannot be verified.` });
 
   const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
   try {
@@ -119,7 +119,7 @@ async function fetchSidecar(req: DownloadRequest, ctx: S3ErrorContext): Promise<
     return parseSidecar(text, `s3://${req.location.bucket}/${key}`);
   } catch (err) {
     // A broken sidecar must not block the image: it is only a second source of the sha256.
-    req.warn?.((err as Error).message);
+    req.onEvent?.({ type: 'warning', text: (err as Error).message });
     return undefined;
   }
 }
@@ -142,7 +142,6 @@ async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObje
   }
   try {
     await fh.truncate(object.size);
-    const progress = req.progress?.(object.size);
     let done = 0;
     const parts = Math.ceil(object.size / PART_SIZE);
     let next = 0;
@@ -152,12 +151,11 @@ async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObje
         const end = Math.min(object.size, start + PART_SIZE);
         await fetchPart(req, key, object, fh, start, end, ctx);
         done += end - start;
-        progress?.update(done);
+        req.onEvent?.({ type: 'transfer', bytes: done, total: object.size });
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, parts) }, worker));
     await fh.sync();
-    progress?.finish();
   } catch (err) {
     if (err instanceof InfraError) throw err;
     if (isLocalFileError(err)) throw fsError(err, { path, action: 'write', advice: WRITE_ADVICE });
@@ -264,9 +262,9 @@ async function renameInto(temporary: string, target: string): Promise<void> {
 }
 
 /** Writes the sidecar beside the downloaded image, describing the new file (its mtime). */
-async function placeSidecar(imagePath: string, sidecar: Sidecar): Promise<string> {
-  const st = await stat(imagePath);
-  const path = sidecarPathFor(imagePath);
+async function placeSidecar(rootfsPath: string, sidecar: Sidecar): Promise<string> {
+  const st = await stat(rootfsPath);
+  const path = sidecarPathFor(rootfsPath);
   await writeSidecarFile(path, { ...sidecar, size: st.size, imageMtimeMs: st.mtimeMs });
   return path;
 }
