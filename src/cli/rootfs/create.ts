@@ -3,6 +3,7 @@ import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '
 import { output } from '../output.js';
 import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
 import { parseImageSize } from '../../ext4/size.js';
+import { escapeControls } from '../escape.js';
 
 interface CreateArgs extends PullArgs {
   lang: string;
@@ -42,9 +43,6 @@ export const createCommand: CommandModule<object, CreateArgs> = {
     const out = output(args);
     const size = parseImageSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
-    out.info(`Creating rootfs for ${args.lang} from packages...`);
-    out.info(`  Base: ${args.base}`);
-    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
     const result = await createRootfs({
       lang: args.lang,
       base: args.base,
@@ -53,12 +51,20 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       size,
       ...(args.output ? { output: args.output } : {}),
       ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
-      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.platform !== undefined ? { platform: args.platform } : {}),
       ...pullSettings(args),
-      ...(args.uuid ? { uuid: args.uuid } : {}),
-      onStep: (step, text) => out.info(`[${step}/${CREATE_STEPS}] ${text}`),
+      ...(args.uuid !== undefined ? { uuid: args.uuid } : {}),
+      onStep: (step, text) => {
+        // Every option has been checked (api/preflight.ts) when the pull starts.
+        if (step === 1) {
+          out.info(`Creating rootfs for ${args.lang} from packages...`);
+          out.info(`  Base: ${escapeControls(args.base)}`);
+          out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+        }
+        out.info(`[${step}/${CREATE_STEPS}] ${escapeControls(text)}`);
+      },
     });
-    out.info(`Created: ${result.path}`);
+    out.info(`Created: ${escapeControls(result.path)}`);
     out.result(summarize(result));
   },
 };

@@ -56,9 +56,6 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
     const size = parseImageSize(args.size);
     const progress = args.quiet ? undefined : buildProgress();
     const image = escapeControls(args.image);
-    out.info(`Creating rootfs for ${args.name} from Docker image...`);
-    out.info(`  Docker Image: ${image}`);
-    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
     const result = await buildRootfs({
       name: args.name,
       image: args.image,
@@ -68,13 +65,19 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       init: args.init as InitChoice,
       guestRunner: args.guestRunner,
       ...(args.guestArgs ? { guestArgs: args.guestArgs } : {}),
-      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.platform !== undefined ? { platform: args.platform } : {}),
       ...pullSettings(args),
-      ...(args.uuid ? { uuid: args.uuid } : {}),
+      ...(args.uuid !== undefined ? { uuid: args.uuid } : {}),
       onEvent: (event: BuildEvent) => {
         switch (event.type) {
           case 'step':
             progress?.done();
+            // Every option has been checked (api/preflight.ts) when the pull starts.
+            if (event.step === 'pull') {
+              out.info(`Creating rootfs for ${args.name} from Docker image...`);
+              out.info(`  Docker Image: ${image}`);
+              out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
+            }
             out.info(`[${BUILD_STEPS.indexOf(event.step) + 1}/${BUILD_STEPS.length}] ${stepLine(event.step, image, size)}`);
             break;
           case 'pull':
