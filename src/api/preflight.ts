@@ -11,13 +11,14 @@ import { checkGuestRunner } from '../boot/bootable.js';
 import { parseUuid } from '../ext4/identity.js';
 import { type ImageSize, sizeBytes } from '../ext4/size.js';
 import { DEFAULT_PLATFORM, parsePlatform } from '../image/media.js';
-import { parseSource } from '../image/reference.js';
+import { isRegistryHost, parseSource } from '../image/reference.js';
 import { checkCredentialOptions, type CredentialOptions } from '../image/registry/credentials.js';
 import { checkRepositoryLines } from '../packages/deb/sources.js';
 import { prepareImageDirectory } from '../store/local.js';
 
 export interface PreflightOptions extends CredentialOptions {
   env?: NodeJS.ProcessEnv;
+  insecureRegistries?: readonly string[];
   /** The image reference, and the option that gave it (from-docker's `image`, create's `base`). */
   image: string;
   imageOption: 'image' | 'base';
@@ -42,6 +43,7 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   if (options.uuid !== undefined) parseUuid(options.uuid);
   if (options.size === 'auto') parseBudget((options.env ?? process.env)[AUTO_BUDGET_ENV]);
   if (options.repositories) checkRepositoryLines(options.repositories);
+  checkInsecureRegistries(options.insecureRegistries ?? []);
   await checkCredentialOptions(options);
   if (options.guestRunner !== undefined) await checkGuestRunner(options.guestRunner);
   await prepareImageDirectory(dirname(options.path), options.pathOption);
@@ -54,6 +56,13 @@ function checkReference(image: string, option: PreflightOptions['imageOption']):
     parseSource(image);
   } catch (err) {
     throw isInfraError(err) ? err.with({ option }) : err;
+  }
+}
+
+function checkInsecureRegistries(hosts: readonly string[]): void {
+  const bad = hosts.find((host) => !isRegistryHost(host));
+  if (bad !== undefined) {
+    throw new InfraError('USAGE', `'${bad}' is not a registry host.`, { option: 'insecureRegistry', hint: 'give {insecureRegistry} as host or host:port, e.g. localhost:5000' });
   }
 }
 

@@ -115,6 +115,11 @@ export function parseDockerReference(text: string): DockerReference {
   return ref;
 }
 
+/** Whether `text` is a registry `host[:port]` (for insecureRegistries). */
+export function isRegistryHost(text: string): boolean {
+  return HOST.test(text);
+}
+
 export function formatDockerReference(ref: DockerReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }
