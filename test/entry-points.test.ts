@@ -23,15 +23,15 @@ t.test('infra.operator: the build API without the AWS SDK or libext2fs', async (
   t.ok(main.includes('export:buildRootfs') && main.includes('export:openImage') && main.includes('export:Ext4Writer'), 'the build API');
   t.same(aws(main), [], 'no AWS SDK module loaded');
   t.same(ext2fs(main), [], 'no libext2fs loaded');
-  t.notOk(main.includes('export:uploadImage'), 'S3 is not on the main entry');
+  t.notOk(main.includes('export:uploadRootfs'), 'S3 is not on the main entry');
 });
 
 t.test('infra.operator/s3 and infra.operator/inspect load what they need', async (t) => {
   const s3 = loadedBy('infra.operator/s3');
-  t.ok(['uploadImage', 'downloadImage', 'listRemoteImages', 'connectS3'].every((e) => s3.includes(`export:${e}`)), 'the S3 API');
+  t.ok(['uploadRootfs', 'downloadRootfs', 'listRemoteRootfs', 'connectS3'].every((e) => s3.includes(`export:${e}`)), 'the S3 API');
   t.ok(aws(s3).length > 0, 'loads the AWS SDK');
   const inspect = loadedBy('infra.operator/inspect');
-  t.ok(inspect.includes('export:inspectImage') && inspect.includes('export:withImage'), 'the inspection API');
+  t.ok(inspect.includes('export:inspectRootfs') && inspect.includes('export:withExt4File'), 'the inspection API');
   t.ok(ext2fs(inspect).length > 0, 'loads libext2fs');
   t.same(aws(inspect), [], 'and not the AWS SDK');
 });

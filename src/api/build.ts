@@ -4,8 +4,8 @@
  * parses flags and prints.
  */
 import { dirname, resolve } from 'node:path';
-import { Ext4Writer, type Ext4Content, type ImageSummary } from '../ext4/writer.js';
-import { type ImageSize, parseImageSize, sizeBytes } from '../ext4/size.js';
+import { Ext4Writer, type Ext4Content, type Ext4Summary } from '../ext4/writer.js';
+import { type RootfsSize, parseRootfsSize, sizeBytes } from '../ext4/size.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image, Platform } from '../image/types.js';
@@ -13,15 +13,15 @@ import { flatten, type FlattenOptions, type FlattenResult } from '../layers/flat
 import { inventedTime, type DataSink } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import { assertImageName, resolveImagePath } from '../store/paths.js';
+import { assertRootfsName, resolveRootfsPath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
 import { AUTO_BUDGET_ENV, freeBytes, parseBudget, preflight } from './preflight.js';
 
 export interface BuildOptions extends OpenImageOptions {
   name: string;
   image: string;
-  /** MiB, or 'auto' (parsed once by parseImageSize: a string from a command line is fine). */
-  size: ImageSize | string;
+  /** MiB, or 'auto' (parsed once by parseRootfsSize: a string from a command line is fine). */
+  size: RootfsSize | string;
   /** Explicit output path; otherwise `<imagesDir>/rootfs-<name>.ext4`. */
   output?: string;
   imagesDir?: string;
@@ -57,7 +57,7 @@ export interface BuildResult {
   path: string;
   image: Image;
   platform?: Platform;
-  summary: ImageSummary;
+  summary: Ext4Summary;
   sidecar: Sidecar;
   flattened: FlattenResult['stats'];
   /** What was set up to make the image boot. */
@@ -66,17 +66,17 @@ export interface BuildResult {
   timings: { pull: number; write: number; total: number };
 }
 
-/** Where the image goes (see resolveImagePath), as an absolute path. */
+/** Where the image goes (see resolveRootfsPath), as an absolute path. */
 export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imagesDir' | 'env'>): string {
-  return resolve(resolveImagePath(options.name, options));
+  return resolve(resolveRootfsPath(options.name, options));
 }
 
 /** Checks every option (preflight.ts), opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // The name goes into the file name, the volume label, the hostname and the sidecar.
-  assertImageName(options.name);
-  const size = parseImageSize(options.size);
+  assertRootfsName(options.name);
+  const size = parseRootfsSize(options.size);
   const path = outputPath(options);
   await preflight({ ...options, imageOption: 'image', path, pathOption: options.output ? 'output' : 'imagesDir', size });
   const emit = options.onEvent ?? (() => {});
@@ -93,7 +93,7 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
 }
 
 /** Steps 2 to 6 on the opened image, into `path`. */
-async function buildFromImage(image: Image, options: BuildOptions & { size: ImageSize; path: string }, started: number): Promise<BuildResult> {
+async function buildFromImage(image: Image, options: BuildOptions & { size: RootfsSize; path: string }, started: number): Promise<BuildResult> {
   const { size, path } = options;
   const emit = options.onEvent ?? (() => {});
   const pulled = Date.now();
@@ -143,7 +143,7 @@ async function buildFromImage(image: Image, options: BuildOptions & { size: Imag
 }
 
 /** The sidecar of a written image: its name, the image it came from, its usage. */
-export function recordSidecar(path: string, name: string, image: Image, summary: ImageSummary): Promise<Sidecar> {
+export function recordSidecar(path: string, name: string, image: Image, summary: Ext4Summary): Promise<Sidecar> {
   return writeSidecar(path, {
     name,
     image: image.reference,
@@ -185,7 +185,7 @@ export function countingSink(writer: Ext4Writer, report: () => void): DataSink<E
  * layers may replace files); with auto, the free space where the image goes, or less
  * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
  */
-export async function bombBudget(path: string, size: ImageSize, env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
+export async function bombBudget(path: string, size: RootfsSize, env: NodeJS.ProcessEnv = process.env): Promise<Pick<FlattenOptions, 'maxBytes' | 'maxBytesHint'>> {
   if (size !== 'auto') return { maxBytes: Math.max(sizeBytes(size) * 4, 1024 ** 3) };
   const free = await freeBytes(dirname(path));
   const lower = parseBudget(env[AUTO_BUDGET_ENV]);

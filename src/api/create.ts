@@ -6,9 +6,9 @@
  */
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
-import { Ext4Writer, type ImageSummary } from '../ext4/writer.js';
+import { Ext4Writer, type Ext4Summary } from '../ext4/writer.js';
 import { EXT4_LINK_MAX } from '../ext4/format.js';
-import { type ImageSize, parseImageSize } from '../ext4/size.js';
+import { type RootfsSize, parseRootfsSize } from '../ext4/size.js';
 import { defaultCacheDir } from '../image/cache.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image } from '../image/types.js';
@@ -50,7 +50,7 @@ export interface CreateOptions extends OpenImageOptions {
   packages?: string[];
   repositories?: string[];
   /** MiB, or 'auto'. */
-  size?: ImageSize | string;
+  size?: RootfsSize | string;
   output?: string;
   imagesDir?: string;
   uuid?: string;
@@ -67,7 +67,7 @@ export interface CreateResult {
   path: string;
   base: Image;
   packages: Array<{ package: string; version: string; architecture: string }>;
-  summary: ImageSummary;
+  summary: Ext4Summary;
   sidecar: Sidecar;
   boot: BootReport;
 }
@@ -82,7 +82,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const step = options.onStep ?? (() => {});
   const packages = languagePackages(options.lang);
   const reference = baseReference(options.base ?? 'alpine');
-  const size = parseImageSize(options.size ?? DEFAULT_SIZE_MB);
+  const size = parseRootfsSize(options.size ?? DEFAULT_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
   await preflight({
     ...options,

@@ -1,8 +1,8 @@
 /** What an image is: its sidecar facts and what the filesystem itself says. */
-import { readSuperblock, withImage, type SuperblockFacts } from '../ext4/reader.js';
-import { readSidecar, sidecarDescribes, statImage, type Sidecar } from '../store/sidecar.js';
+import { readSuperblock, withExt4File, type SuperblockFacts } from '../ext4/reader.js';
+import { readSidecar, sidecarDescribes, statRootfs, type Sidecar } from '../store/sidecar.js';
 
-export interface ImageInspection {
+export interface RootfsInspection {
   path: string;
   /** File size in bytes. */
   fileSize: number;
@@ -28,11 +28,11 @@ export interface ImageInspection {
   sidecarStale?: boolean;
 }
 
-export async function inspectImage(path: string): Promise<ImageInspection> {
-  const st = await statImage(path, "'infra.operator rootfs list' shows the images there are");
+export async function inspectRootfs(path: string): Promise<RootfsInspection> {
+  const st = await statRootfs(path, "'infra.operator rootfs list' shows the images there are");
   const sb = await readSuperblock(path);
   // Opening it proves libext2fs (not our writer) accepts the filesystem, beyond its magic.
-  await withImage(path, async () => undefined);
+  await withExt4File(path, async () => undefined);
   const sidecar = await readSidecar(path);
   const usedBlocks = sb.blocksCount - sb.freeBlocks;
   return {

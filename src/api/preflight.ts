@@ -9,7 +9,7 @@ import { statfs } from 'node:fs/promises';
 import { InfraError, isInfraError } from '../errors.js';
 import { checkGuestRunner } from '../boot/bootable.js';
 import { parseUuid } from '../ext4/identity.js';
-import { type ImageSize, sizeBytes } from '../ext4/size.js';
+import { type RootfsSize, sizeBytes } from '../ext4/size.js';
 import { DEFAULT_PLATFORM, parsePlatform } from '../image/media.js';
 import { isRegistryHost, parseSource } from '../image/reference.js';
 import { checkCredentialOptions, type CredentialOptions } from '../image/registry/credentials.js';
@@ -30,7 +30,7 @@ export interface PreflightOptions extends CredentialOptions {
   /** The image file to write, and the option that chose its directory. */
   path: string;
   pathOption: 'output' | 'imagesDir';
-  size: ImageSize;
+  size: RootfsSize;
 }
 
 /**
@@ -77,7 +77,7 @@ export async function freeBytes(dir: string): Promise<number> {
 }
 
 /** Fails early, with numbers, when the target's file system cannot take a fixed-size image. */
-async function checkFreeSpace(path: string, size: ImageSize): Promise<void> {
+async function checkFreeSpace(path: string, size: RootfsSize): Promise<void> {
   if (size === 'auto') return;
   const free = await freeBytes(dirname(path));
   // The image is sparse: require its metadata share plus the data at most, i.e. the full size.

@@ -5,13 +5,13 @@
  * only parses flags and prints.
  */
 import { InfraError, isInfraError } from '../errors.js';
-import type { Ext4Image } from '../ext4/reader.js';
+import type { Ext4File } from '../ext4/reader.js';
 import { checkLanguage } from '../guest/languages.js';
 import { checkJob } from '../guest/protocol.js';
-import { resolveImagePath } from '../store/paths.js';
+import { resolveRootfsPath } from '../store/paths.js';
 import { readSidecar } from '../store/sidecar.js';
 import { checkArchitecture, elfArchitecture } from '../vm/platform.js';
-import { bootJob, checkMachine, ensureImage, type BootJobOptions, type BootJobOutcome } from '../vm/qemu.js';
+import { bootJob, checkMachine, ensureRootfs, type BootJobOptions, type BootJobOutcome } from '../vm/qemu.js';
 
 export interface RunOptions extends Omit<BootJobOptions, 'image' | 'accel' | 'persist'> {
   /** A name (rootfs-NAME.ext4 in the images directory) or a path (anything with a slash or ending in .ext4). */
@@ -38,18 +38,18 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   checkJob(options.job);
   checkMachine(options);
   if (options.job.command === undefined) checkLanguage(options.job.lang);
-  const image = resolveImagePath(options.image, { imagesDir: options.imagesDir, env: options.env, orPath: true });
-  await checkImage(image);
+  const image = resolveRootfsPath(options.image, { imagesDir: options.imagesDir, env: options.env, orPath: true });
+  await checkRootfs(image);
   options.signal?.throwIfAborted();
   const outcome = await bootJob({ ...options, image, accel: options.accel ?? 'auto', persist: options.persist ?? false });
   return { ...outcome, image };
 }
 
 /** An ext4 file with a /bin/sh the VM can run; the sidecar's platform, when it has one, stands for /bin/sh. */
-async function checkImage(image: string): Promise<void> {
-  await ensureImage(image);
+async function checkRootfs(image: string): Promise<void> {
+  await ensureRootfs(image);
   // Loaded here, not at the top: importing the main entry point loads no libext2fs (src/index.ts).
-  const { readSuperblock, withImage } = await import('../ext4/reader.js');
+  const { readSuperblock, withExt4File } = await import('../ext4/reader.js');
   try {
     await readSuperblock(image);
   } catch (err) {
@@ -61,7 +61,7 @@ async function checkImage(image: string): Promise<void> {
     checkArchitecture(sidecar.platform.architecture, image, 'from its sidecar');
     return;
   }
-  const header = await withImage(image, (ext4) => firstBytes(ext4, SHELL, ELF_HEADER_BYTES)).catch((err: unknown) => {
+  const header = await withExt4File(image, (ext4) => firstBytes(ext4, SHELL, ELF_HEADER_BYTES)).catch((err: unknown) => {
     if (!isInfraError(err, 'NOT_FOUND')) throw err;
     throw new InfraError('ROOTFS', `${image} has no ${SHELL}: the guest runner is a sh script and cannot start. Build the image from one that has a shell.`, { path: image });
   });
@@ -73,7 +73,7 @@ async function checkImage(image: string): Promise<void> {
 }
 
 /** The first `n` bytes (fewer if the file is shorter) of `file` in the image, symlinks followed. */
-async function firstBytes(ext4: Ext4Image, file: string, n: number): Promise<Buffer> {
+async function firstBytes(ext4: Ext4File, file: string, n: number): Promise<Buffer> {
   for await (const chunk of ext4.read(file)) return Buffer.from(chunk.subarray(0, n));
   return Buffer.alloc(0);
 }

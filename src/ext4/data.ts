@@ -8,7 +8,7 @@ import { isZero } from '../io/zero.js';
 import type { DataSink, SparseRegion } from '../tree/tree.js';
 import type { BlockAllocator } from './allocator.js';
 import { BLOCK_SIZE } from './format.js';
-import type { ImageFile } from './image-file.js';
+import type { OutputFile } from './output-file.js';
 import { Ext4Content } from './types.js';
 
 
@@ -16,7 +16,7 @@ export class DataPlacement implements DataSink<Ext4Content> {
   private dataBytes = 0;
 
   constructor(
-    private readonly file: ImageFile,
+    private readonly file: OutputFile,
     private readonly allocator: BlockAllocator,
   ) {}
 

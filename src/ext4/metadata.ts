@@ -44,20 +44,20 @@ import {
   type Superblock,
 } from './format.js';
 import { htreeDirectory } from './htree.js';
-import type { ImageFile } from './image-file.js';
+import type { OutputFile } from './output-file.js';
 import { deviceBlock, encodeInode, type InodeFields } from './inode.js';
-import { contentOf, type Identity, type ImageSummary, type Layout, type NumberedInode, type NumberedTree } from './types.js';
+import { contentOf, type Identity, type Ext4Summary, type Layout, type NumberedInode, type NumberedTree } from './types.js';
 import { writeInodeXattrs, xattrBlock } from './xattr.js';
 
 const SECTORS_PER_BLOCK = BLOCK_SIZE / 512;
 
 export async function writeMetadata(
-  file: ImageFile,
+  file: OutputFile,
   tree: NumberedTree,
   layout: Layout,
   allocator: BlockAllocator,
   id: Identity,
-): Promise<Omit<ImageSummary, 'path'>> {
+): Promise<Omit<Ext4Summary, 'path'>> {
   const used = new BlockBitmap(layout.geometry.blockCount);
   markFixed(used, layout);
   const inodes = new InodeTables(layout);
@@ -131,7 +131,7 @@ class InodeTables {
     if (fields.inInode) writeInodeXattrs(inode, fields.inInode);
   }
 
-  async write(file: ImageFile): Promise<void> {
+  async write(file: OutputFile): Promise<void> {
     for (let g = 0; g < this.buffers.length; g++) {
       const buf = this.buffers[g];
       if (buf) await file.write(this.layout.inodeTables[g]!, buf);
@@ -139,12 +139,12 @@ class InodeTables {
   }
 }
 
-async function writeBlocks(file: ImageFile, blocks: number[], data: Buffer[]): Promise<void> {
+async function writeBlocks(file: OutputFile, blocks: number[], data: Buffer[]): Promise<void> {
   for (let i = 0; i < blocks.length; i++) await file.write(blocks[i]!, data[i]!);
 }
 
 async function writeInode(
-  file: ImageFile,
+  file: OutputFile,
   n: NumberedInode,
   layout: Layout,
   used: BlockBitmap,
@@ -238,7 +238,7 @@ async function writeInode(
 }
 
 async function writeJournal(
-  file: ImageFile,
+  file: OutputFile,
   journal: NonNullable<Layout['journal']>,
   id: Identity,
   used: BlockBitmap,
@@ -276,7 +276,7 @@ async function writeJournal(
 }
 
 /** Blocks freed by replaced files and never reused hold deleted data: zero them. */
-async function zeroLeftovers(file: ImageFile, allocator: BlockAllocator): Promise<void> {
+async function zeroLeftovers(file: OutputFile, allocator: BlockAllocator): Promise<void> {
   for (const [start, length] of allocator.leftovers()) {
     for (let done = 0; done < length; ) {
       const n = Math.min(length - done, 256);
@@ -293,7 +293,7 @@ interface GroupCounts {
 }
 
 async function writeBitmaps(
-  file: ImageFile,
+  file: OutputFile,
   layout: Layout,
   used: BlockBitmap,
   lastIno: number,
@@ -330,7 +330,7 @@ async function writeBitmaps(
 }
 
 async function writeSuperblocks(
-  file: ImageFile,
+  file: OutputFile,
   layout: Layout,
   groups: GroupCounts[],
   totals: { freeBlocks: number; freeInodes: number; inodeCount: number },

@@ -123,24 +123,24 @@ function isoTime(seconds: number): string | undefined {
   return seconds === 0 ? undefined : new Date(seconds * 1000).toISOString();
 }
 
-/** Opens `imagePath` read-only with libext2fs, runs `fn`, and always unmounts. */
-export async function withImage<T>(imagePath: string, fn: (image: Ext4Image) => Promise<T>): Promise<T> {
+/** Opens `rootfsPath` read-only with libext2fs, runs `fn`, and always unmounts. */
+export async function withExt4File<T>(rootfsPath: string, fn: (image: Ext4File) => Promise<T>): Promise<T> {
   let fh: FileHandle;
   try {
-    fh = await open(imagePath, 'r');
+    fh = await open(rootfsPath, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'DISK';
-    throw new InfraError(code, `Cannot open ${imagePath}: ${(err as Error).message}`, { cause: err });
+    throw new InfraError(code, `Cannot open ${rootfsPath}: ${(err as Error).message}`, { cause: err });
   }
   try {
     let mounted: Ext2fsMounted;
     try {
       mounted = await ext2fs.mount(readOnlyDisk(fh), 0);
     } catch (err) {
-      throw new InfraError('INPUT', `libext2fs cannot open ${imagePath} as ext2/3/4 (${(err as Error).message}); check it with 'e2fsck -fn ${imagePath}'.`, { cause: err });
+      throw new InfraError('INPUT', `libext2fs cannot open ${rootfsPath} as ext2/3/4 (${(err as Error).message}); check it with 'e2fsck -fn ${rootfsPath}'.`, { cause: err });
     }
     try {
-      return await fn(new Ext4Image(mounted, imagePath));
+      return await fn(new Ext4File(mounted, rootfsPath));
     } finally {
       await ext2fs.umount(mounted);
     }
@@ -164,10 +164,10 @@ function readOnlyDisk(fh: FileHandle): Ext2fsDisk {
   };
 }
 
-export class Ext4Image {
+export class Ext4File {
   constructor(
     private readonly mounted: Ext2fsMounted,
-    private readonly imagePath: string,
+    private readonly rootfsPath: string,
   ) {}
 
   /** Entries of directory `dir` (absolute inside the image; libext2fs omits . and ..), sorted by name. */
@@ -176,7 +176,7 @@ export class Ext4Image {
     const fs = this.mounted.promises;
     // stat, not lstat: `--ls /bin` lists /usr/bin on a usrmerge image (libext2fs follows the link).
     const stats = await this.call('stat', path, () => fs.stat(path));
-    if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a directory.`, { option: 'ls', hint: 'read files with {cat}' });
+    if (!stats.isDirectory()) throw new InfraError('INPUT', `${path} in ${this.rootfsPath} is not a directory.`, { option: 'ls', hint: 'read files with {cat}' });
     const { fsPointer } = this.mounted.promises;
     const names = await this.call('list', path, () => rawBytes('readdir', fsPointer, Buffer.from(path)));
     const entries: DirectoryEntry[] = [];
@@ -202,11 +202,11 @@ export class Ext4Image {
     const handle = await this.call('open', path, () => fs.open(path, fs.constants.O_RDONLY | fs.constants.O_NOATIME));
     try {
       const st = await handle.stat();
-      if (!st.isFile()) throw new InfraError('INPUT', `${path} in ${this.imagePath} is not a regular file.`, { option: 'cat', hint: 'list directories with {ls}' });
+      if (!st.isFile()) throw new InfraError('INPUT', `${path} in ${this.rootfsPath} is not a regular file.`, { option: 'cat', hint: 'list directories with {ls}' });
       for (let position = 0; position < st.size; ) {
         const buffer = Buffer.alloc(Math.min(READ_CHUNK, st.size - position));
         const { bytesRead } = await this.call('read', path, () => handle.read(buffer, 0, buffer.length, position));
-        if (bytesRead === 0) throw new InfraError('INPUT', `${path} in ${this.imagePath} ends at ${position} bytes, before its size ${st.size}.`);
+        if (bytesRead === 0) throw new InfraError('INPUT', `${path} in ${this.rootfsPath} ends at ${position} bytes, before its size ${st.size}.`);
         position += bytesRead;
         yield buffer.subarray(0, bytesRead);
       }
@@ -221,8 +221,8 @@ export class Ext4Image {
       return await fn();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new InfraError('NOT_FOUND', `${path} does not exist in ${this.imagePath}.`, { hint: '{ls} DIR shows what is there' });
-      throw new InfraError('INPUT', `Cannot ${verb} ${path} in ${this.imagePath}: ${code ?? (err as Error).message}.`, { cause: err });
+      if (code === 'ENOENT') throw new InfraError('NOT_FOUND', `${path} does not exist in ${this.rootfsPath}.`, { hint: '{ls} DIR shows what is there' });
+      throw new InfraError('INPUT', `Cannot ${verb} ${path} in ${this.rootfsPath}: ${code ?? (err as Error).message}.`, { cause: err });
     }
   }
 }

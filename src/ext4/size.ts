@@ -1,20 +1,20 @@
 /**
  * The image size, parsed once wherever it enters (the CLI's `--size`, the library's
  * `size`): a whole number of MiB the writer can lay out, or 'auto' (what fits, plus
- * headroom). Everything past the edge takes an ImageSize and converts with `sizeBytes`.
+ * headroom). Everything past the edge takes an RootfsSize and converts with `sizeBytes`.
  */
 import { InfraError } from '../errors.js';
 import { BLOCKS_PER_MIB, MAX_BLOCKS, MIB } from './geometry.js';
 
-export type ImageSize = number | 'auto';
+export type RootfsSize = number | 'auto';
 
 /** Fewer blocks than this cannot hold the fixed metadata and a journal. */
 export const MIN_SIZE_MIB = 2;
 /** ext4 without the 64bit feature addresses 2^32 blocks. */
 export const MAX_SIZE_MIB = Math.floor(MAX_BLOCKS / BLOCKS_PER_MIB);
 
-/** `value` (text from a command line, or a number) as an ImageSize; USAGE when it is none. */
-export function parseImageSize(value: string | number): ImageSize {
+/** `value` (text from a command line, or a number) as an RootfsSize; USAGE when it is none. */
+export function parseRootfsSize(value: string | number): RootfsSize {
   const text = String(value).trim();
   if (text === 'auto') return 'auto';
   const mib = Number(text);

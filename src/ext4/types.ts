@@ -2,7 +2,7 @@
  * What the writer's phases hand one another, in the order they run: data placement makes
  * `Ext4Content`; planning numbers the tree (`NumberedTree`) and measures it (`Needs`);
  * layout places the metadata (`Layout`); metadata writes it all and sums it up
- * (`ImageSummary`). Imports nothing from the phases, so types flow one way.
+ * (`Ext4Summary`). Imports nothing from the phases, so types flow one way.
  */
 import { InfraError } from '../errors.js';
 import type { FileContent, FileInode, Inode, Timestamp } from '../tree/tree.js';
@@ -92,7 +92,7 @@ export interface Layout {
   needs: Needs;
 }
 
-export interface ImageSummary {
+export interface Ext4Summary {
   path: string;
   sizeBytes: number;
   blockCount: number;

@@ -12,18 +12,18 @@ import { BLOCK_SIZE } from './format.js';
 import { type Geometry, geometryFor } from './geometry.js';
 import { seedWords } from './htree.js';
 import { identityFor } from './identity.js';
-import { ImageFile } from './image-file.js';
+import { OutputFile } from './output-file.js';
 import { minimumMiB, planLayout } from './layout.js';
 import { writeMetadata } from './metadata.js';
 import { measure, numberTree } from './planning.js';
-import { type ImageSize, parseImageSize, sizeBlocks } from './size.js';
-import type { Ext4Content, ImageSummary, Needs } from './types.js';
+import { type RootfsSize, parseRootfsSize, sizeBlocks } from './size.js';
+import type { Ext4Content, Ext4Summary, Needs } from './types.js';
 
-export type { Ext4Content, ImageSummary } from './types.js';
+export type { Ext4Content, Ext4Summary } from './types.js';
 
 export interface WriterOptions {
   /** Image size in MiB (1 MiB = 1,048,576 bytes), or 'auto': what fits plus headroom. */
-  size: ImageSize;
+  size: RootfsSize;
   /**
    * A digest of the input; UUID and hash seed derive from it unless `uuid` is given. A
    * function is called only in finish(), for inputs whose digest is known once read.
@@ -45,7 +45,7 @@ export class Ext4Writer implements DataSink<Ext4Content> {
   private readonly data: DataPlacement;
 
   private constructor(
-    private readonly file: ImageFile,
+    private readonly file: OutputFile,
     private readonly options: WriterOptions,
     /** The geometry of the requested size, whose backup zones data placement skips. */
     private readonly zones: Geometry,
@@ -55,9 +55,9 @@ export class Ext4Writer implements DataSink<Ext4Content> {
   }
 
   static async create(path: string, options: WriterOptions): Promise<Ext4Writer> {
-    const size = parseImageSize(options.size);
+    const size = parseRootfsSize(options.size);
     const blocks = size === 'auto' ? AUTO_PROVISIONAL_BLOCKS : sizeBlocks(size);
-    return new Ext4Writer(await ImageFile.create(path), options, geometryFor(blocks));
+    return new Ext4Writer(await OutputFile.create(path), options, geometryFor(blocks));
   }
 
   /** Bytes of file data (before holes) received so far. */
@@ -78,7 +78,7 @@ export class Ext4Writer implements DataSink<Ext4Content> {
   }
 
   /** Lays out and writes all metadata, then renames the image into place. */
-  async finish(root: DirInode): Promise<ImageSummary> {
+  async finish(root: DirInode): Promise<Ext4Summary> {
     try {
       const tree = numberTree(root, this.options.time);
       const key = typeof this.options.contentKey === 'function' ? this.options.contentKey() : this.options.contentKey;

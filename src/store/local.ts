@@ -4,10 +4,10 @@ import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
 import { fsError, fsProblem } from '../io/fs-errors.js';
-import { nameFromImageFile } from './paths.js';
+import { nameFromRootfsFile } from './paths.js';
 import { readSidecar, type Sidecar } from './sidecar.js';
 
-export interface LocalImage {
+export interface LocalRootfs {
   name: string;
   path: string;
   /** File size in bytes (the filesystem size, holes included). */
@@ -20,7 +20,7 @@ export interface LocalImage {
 }
 
 /** `rootfs-*.ext4` files in `dir`, sorted by name. A missing directory is an error. */
-export async function listLocalImages(dir: string): Promise<LocalImage[]> {
+export async function listLocalRootfs(dir: string): Promise<LocalRootfs[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -33,9 +33,9 @@ export async function listLocalImages(dir: string): Promise<LocalImage[]> {
       advice: { missing: `Images directory ${dir} does not exist.`, other: 'pass {imagesDir} or set INFRA_OPERATOR_IMAGES_DIR, or build an image first' },
     });
   }
-  const images: LocalImage[] = [];
+  const images: LocalRootfs[] = [];
   for (const file of names) {
-    const name = nameFromImageFile(file);
+    const name = nameFromRootfsFile(file);
     if (name === undefined) continue;
     const path = join(dir, file);
     const st = await stat(path).catch(() => undefined);
@@ -46,7 +46,7 @@ export async function listLocalImages(dir: string): Promise<LocalImage[]> {
 }
 
 /** A broken sidecar must not hide the image from the listing: report it beside the image. */
-async function sidecarOf(path: string): Promise<Pick<LocalImage, 'sidecar' | 'sidecarProblem'>> {
+async function sidecarOf(path: string): Promise<Pick<LocalRootfs, 'sidecar' | 'sidecarProblem'>> {
   try {
     const sidecar = await readSidecar(path);
     return sidecar ? { sidecar } : {};

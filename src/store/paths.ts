@@ -24,20 +24,20 @@ export function resolveImagesDir(options: ImagesDirOptions = {}): string {
 }
 
 /** `rootfs-<name>.ext4`: the file name (and S3 key) of an image. */
-export function imageFileName(name: string): string {
-  assertImageName(name);
+export function rootfsFileName(name: string): string {
+  assertRootfsName(name);
   return `${IMAGE_PREFIX}${name}${IMAGE_SUFFIX}`;
 }
 
 /** The name in `rootfs-<name>.ext4`, or undefined for any other file name. */
-export function nameFromImageFile(fileName: string): string | undefined {
+export function nameFromRootfsFile(fileName: string): string | undefined {
   const base = basename(fileName);
   if (!base.startsWith(IMAGE_PREFIX) || !base.endsWith(IMAGE_SUFFIX)) return undefined;
   const name = base.slice(IMAGE_PREFIX.length, -IMAGE_SUFFIX.length);
   return NAME_PATTERN.test(name) ? name : undefined;
 }
 
-export function assertImageName(name: string): void {
+export function assertRootfsName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new InfraError(
       'USAGE',
@@ -46,7 +46,7 @@ export function assertImageName(name: string): void {
   }
 }
 
-export interface ImagePathOptions extends ImagesDirOptions {
+export interface RootfsPathOptions extends ImagesDirOptions {
   /** `--output`: a file, or an existing directory to hold `rootfs-<name>.ext4`. */
   output?: string;
   /** The argument may also be a path: one with a `/` or ending in `.ext4` is taken as is. */
@@ -57,24 +57,24 @@ export interface ImagePathOptions extends ImagesDirOptions {
  * The image file for `image` (a name, or with `orPath` a path): `--output` > a path as
  * given > `rootfs-<name>.ext4` in the images directory (see resolveImagesDir).
  */
-export function resolveImagePath(image: string, options: ImagePathOptions = {}): string {
+export function resolveRootfsPath(image: string, options: RootfsPathOptions = {}): string {
   if (options.output) {
-    return isDirectory(options.output) ? join(options.output, imageFileName(image)) : options.output;
+    return isDirectory(options.output) ? join(options.output, rootfsFileName(image)) : options.output;
   }
   if (options.orPath && (image.includes('/') || image.endsWith(IMAGE_SUFFIX))) return image;
-  return join(resolveImagesDir(options), imageFileName(image));
+  return join(resolveImagesDir(options), rootfsFileName(image));
 }
 
 /** `rootfs-python.ext4` → `rootfs-python.json` (any other name: `<name>.json`). */
-export function sidecarPathFor(imagePath: string): string {
-  const base = basename(imagePath);
+export function sidecarPathFor(rootfsPath: string): string {
+  const base = basename(rootfsPath);
   const stem = base.endsWith(IMAGE_SUFFIX) ? base.slice(0, -IMAGE_SUFFIX.length) : base;
-  return join(dirname(imagePath), `${stem}${SIDECAR_SUFFIX}`);
+  return join(dirname(rootfsPath), `${stem}${SIDECAR_SUFFIX}`);
 }
 
 /** The sidecar key beside an image key in S3, by the same rule as on disk. */
-export function sidecarKeyFor(imageKey: string): string {
-  return imageKey.endsWith(IMAGE_SUFFIX) ? `${imageKey.slice(0, -IMAGE_SUFFIX.length)}${SIDECAR_SUFFIX}` : `${imageKey}${SIDECAR_SUFFIX}`;
+export function sidecarKeyFor(rootfsKey: string): string {
+  return rootfsKey.endsWith(IMAGE_SUFFIX) ? `${rootfsKey.slice(0, -IMAGE_SUFFIX.length)}${SIDECAR_SUFFIX}` : `${rootfsKey}${SIDECAR_SUFFIX}`;
 }
 
 function isDirectory(path: string): boolean {

@@ -46,12 +46,12 @@ export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedByte
  * Hashes the finished image and writes its sidecar beside it (atomically: a temporary
  * file renamed). Call it after the image file is closed: its size and mtime are recorded.
  */
-export async function writeSidecar(imagePath: string, facts: SidecarFacts): Promise<Sidecar> {
-  const before = await statImage(imagePath);
-  const sha256 = (await digestFile(imagePath)).hex();
-  const after = await statImage(imagePath);
+export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Promise<Sidecar> {
+  const before = await statRootfs(rootfsPath);
+  const sha256 = (await digestFile(rootfsPath)).hex();
+  const after = await statRootfs(rootfsPath);
   if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
-    throw new InfraError('DISK', `${imagePath} changed while it was being hashed; run the command again when nothing else writes it.`);
+    throw new InfraError('DISK', `${rootfsPath} changed while it was being hashed; run the command again when nothing else writes it.`);
   }
   const sidecar: Sidecar = {
     name: facts.name,
@@ -66,7 +66,7 @@ export async function writeSidecar(imagePath: string, facts: SidecarFacts): Prom
     builtAt: facts.builtAt ?? new Date().toISOString(),
     imageMtimeMs: after.mtimeMs,
   };
-  await writeSidecarFile(sidecarPathFor(imagePath), sidecar);
+  await writeSidecarFile(sidecarPathFor(rootfsPath), sidecar);
   return sidecar;
 }
 
@@ -81,9 +81,9 @@ export async function writeSidecarFile(path: string, sidecar: Sidecar): Promise<
   }
 }
 
-/** The sidecar beside `imagePath`, or undefined when there is none. A malformed one is an error. */
-export async function readSidecar(imagePath: string): Promise<Sidecar | undefined> {
-  const path = sidecarPathFor(imagePath);
+/** The sidecar beside `rootfsPath`, or undefined when there is none. A malformed one is an error. */
+export async function readSidecar(rootfsPath: string): Promise<Sidecar | undefined> {
+  const path = sidecarPathFor(rootfsPath);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -133,17 +133,17 @@ export function sidecarDescribes(sidecar: Sidecar, file: { size: number; mtimeMs
 }
 
 /** The image's sha256: the sidecar's when it still describes this file, else computed now. */
-export async function imageSha256(imagePath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
-  const st = await statImage(imagePath);
+export async function imageSha256(rootfsPath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
+  const st = await statRootfs(rootfsPath);
   if (sidecar && sidecarDescribes(sidecar, st)) return { sha256: sidecar.sha256, fromSidecar: true };
-  return { sha256: (await digestFile(imagePath)).hex(), fromSidecar: false };
+  return { sha256: (await digestFile(rootfsPath)).hex(), fromSidecar: false };
 }
 
 /** The image's stats (size, mtime); NOT_FOUND, with `missingAdvice` as its hint, when there is none. */
-export async function statImage(imagePath: string, missingAdvice = NO_IMAGE_ADVICE): Promise<Stats> {
+export async function statRootfs(rootfsPath: string, missingAdvice = NO_IMAGE_ADVICE): Promise<Stats> {
   try {
-    return await stat(imagePath);
+    return await stat(rootfsPath);
   } catch (err) {
-    throw fsError(err, { path: imagePath, action: 'read', advice: { missing: `No image at ${imagePath}.`, other: missingAdvice } });
+    throw fsError(err, { path: rootfsPath, action: 'read', advice: { missing: `No image at ${rootfsPath}.`, other: missingAdvice } });
   }
 }

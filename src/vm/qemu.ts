@@ -183,7 +183,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
   checkJob(options.job);
   checkMachine(options);
   options.signal?.throwIfAborted();
-  await ensureImage(options.image);
+  await ensureRootfs(options.image);
   const { kernel, initrd } = options.kernel
     ? { kernel: options.kernel, initrd: options.initrd }
     : { ...(await defaultKernel()), ...(options.initrd ? { initrd: options.initrd } : {}) };
@@ -212,7 +212,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
 }
 
 /** Refuses an image path that is not a readable file, saying how to make one. */
-export async function ensureImage(image: string): Promise<void> {
+export async function ensureRootfs(image: string): Promise<void> {
   if (!(await readable(image))) throw new InfraError('NOT_FOUND', `No rootfs image at ${image}. Build one with 'infra.operator rootfs from-docker'.`);
 }
 

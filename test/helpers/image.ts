@@ -1,6 +1,6 @@
 /** Building images from hand-made trees, and reading them back with e2fsprogs. */
 import type { Test } from 'tap';
-import { Ext4Writer, type ImageSummary, type WriterOptions } from '../../src/ext4/writer.js';
+import { Ext4Writer, type Ext4Summary, type WriterOptions } from '../../src/ext4/writer.js';
 import { type DirInode, type Inode, type InodeMeta, type Timestamp, makeRoot, toolMeta } from '../../src/tree/tree.js';
 import { debugfs, fsck, fsckPreen } from './env.js';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ export async function* chunks(...parts: Buffer[]): AsyncGenerator<Buffer> {
   for (const p of parts) yield p;
 }
 
-export interface Built extends ImageSummary {
+export interface Built extends Ext4Summary {
   root: DirInode;
 }
 

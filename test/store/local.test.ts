@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, tempDir } from '../helpers/env.js';
-import { resolveImagePath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
+import { resolveRootfsPath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
 import { imageSha256, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
-import { readSuperblock, withImage } from '../../src/ext4/reader.js';
-import { inspectImage } from '../../src/api/inspect.js';
+import { readSuperblock, withExt4File } from '../../src/ext4/reader.js';
+import { inspectRootfs } from '../../src/api/inspect.js';
 import { cli, cliBytes } from '../helpers/cli.js';
 import { makeExt4, specTree } from '../helpers/mke2fs.js';
 import { dumpe2fs, MIB, sha256Of } from './fixtures.js';
@@ -28,12 +28,12 @@ t.test('images directory: --images-dir > INFRA_OPERATOR_IMAGES_DIR > default', a
   t.equal(resolveImagesDir({ env: {} }), DEFAULT_IMAGES_DIR);
   t.equal(DEFAULT_IMAGES_DIR, '/srv/firecracker/images');
   const dir = tempDir(t);
-  t.equal(resolveImagePath('go', { output: dir, imagesDir: '/a' }), join(dir, 'rootfs-go.ext4'), '--output directory');
-  t.equal(resolveImagePath('go', { output: '/x/y.img', imagesDir: '/a' }), '/x/y.img', '--output file');
-  t.equal(resolveImagePath('go', { imagesDir: '/a' }), '/a/rootfs-go.ext4');
+  t.equal(resolveRootfsPath('go', { output: dir, imagesDir: '/a' }), join(dir, 'rootfs-go.ext4'), '--output directory');
+  t.equal(resolveRootfsPath('go', { output: '/x/y.img', imagesDir: '/a' }), '/x/y.img', '--output file');
+  t.equal(resolveRootfsPath('go', { imagesDir: '/a' }), '/a/rootfs-go.ext4');
   t.equal(sidecarPathFor('/a/rootfs-python.ext4'), '/a/rootfs-python.json');
   t.equal(sidecarPathFor('/a/disk.img'), '/a/disk.img.json');
-  t.throws(() => resolveImagePath('../etc', { imagesDir: '/a' }), { code: 'USAGE' });
+  t.throws(() => resolveRootfsPath('../etc', { imagesDir: '/a' }), { code: 'USAGE' });
 });
 
 t.test('sidecar: written beside the image, sha256 trusted only while size and mtime match', async (t) => {
@@ -250,7 +250,7 @@ t.test('the libext2fs reader: listings, file bytes and errors, without the CLI',
   makeExt4(image, 16, specTree({ 'etc/hostname': 'x\n', 'etc/motd': '', 'usr/bin/sh': 'shell', bin: { symlink: 'usr/bin' } }, dir));
   const before = await sha256Of(image);
   const mtimeBefore = statSync(image).mtimeMs;
-  await withImage(image, async (fs) => {
+  await withExt4File(image, async (fs) => {
     t.same((await fs.list('/')).map((e) => [e.name, e.type, e.target]), [
       ['bin', 'l', 'usr/bin'],
       ['etc', 'd', undefined],
@@ -276,5 +276,5 @@ t.test('the libext2fs reader: listings, file bytes and errors, without the CLI',
   });
   t.equal(await sha256Of(image), before, 'reading leaves the image as it was (no atime, no mount count)');
   t.equal(statSync(image).mtimeMs, mtimeBefore);
-  await t.rejects(inspectImage(join(dir, 'rootfs-ghost.ext4')), { code: 'NOT_FOUND', message: /No image at .*rootfs-ghost\.ext4/ });
+  await t.rejects(inspectRootfs(join(dir, 'rootfs-ghost.ext4')), { code: 'NOT_FOUND', message: /No image at .*rootfs-ghost\.ext4/ });
 });

@@ -2,20 +2,20 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveImagePath } from '../../src/store/paths.js';
+import { resolveRootfsPath } from '../../src/store/paths.js';
 
-const imagePath = (image: string, imagesDir: string | undefined, env: NodeJS.ProcessEnv) => resolveImagePath(image, { imagesDir, env, orPath: true });
+const rootfsPath = (image: string, imagesDir: string | undefined, env: NodeJS.ProcessEnv) => resolveRootfsPath(image, { imagesDir, env, orPath: true });
 import { bootJob, resultDeadline } from '../../src/vm/qemu.js';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
 import { runCli } from '../helpers/cli.js';
 import { shellImage } from './images.js';
 
 t.test('image names resolve in the images directory', async (t) => {
-  t.equal(imagePath('python', '/data/img', {}), '/data/img/rootfs-python.ext4');
-  t.equal(imagePath('python', undefined, { INFRA_OPERATOR_IMAGES_DIR: '/env/img' }), '/env/img/rootfs-python.ext4');
-  t.equal(imagePath('python', undefined, {}), '/srv/firecracker/images/rootfs-python.ext4');
-  t.equal(imagePath('./my.ext4', '/data/img', {}), './my.ext4');
-  t.equal(imagePath('other.ext4', '/data/img', {}), 'other.ext4');
+  t.equal(rootfsPath('python', '/data/img', {}), '/data/img/rootfs-python.ext4');
+  t.equal(rootfsPath('python', undefined, { INFRA_OPERATOR_IMAGES_DIR: '/env/img' }), '/env/img/rootfs-python.ext4');
+  t.equal(rootfsPath('python', undefined, {}), '/srv/firecracker/images/rootfs-python.ext4');
+  t.equal(rootfsPath('./my.ext4', '/data/img', {}), './my.ext4');
+  t.equal(rootfsPath('other.ext4', '/data/img', {}), 'other.ext4');
 });
 
 t.test('missing image, kernel, VMM and accelerator', async (t) => {

@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult } from '../../api/create.js';
 import { output } from '../output.js';
 import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
-import { parseImageSize } from '../../ext4/size.js';
+import { parseRootfsSize } from '../../ext4/size.js';
 import { escapeControls } from '../escape.js';
 
 interface CreateArgs extends PullArgs {
@@ -41,7 +41,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout; steps go to stderr' }) as unknown as Argv<CreateArgs>,
   handler: async (args: ArgumentsCamelCase<CreateArgs>) => {
     const out = output(args);
-    const size = parseImageSize(args.size);
+    const size = parseRootfsSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
     const result = await createRootfs({
       lang: args.lang,

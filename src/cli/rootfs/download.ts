@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { resolveImagePath } from '../../store/paths.js';
+import { resolveRootfsPath } from '../../store/paths.js';
 import { progressBar } from '../progress.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
 import { escapeControls } from '../escape.js';
@@ -28,13 +28,13 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
       .option('endpoint', endpointOption),
   handler: async (argv) => {
     const location = parseBucketUrl(argv.bucket);
-    const outputPath = resolveImagePath(argv.lang, { imagesDir: argv['images-dir'], output: argv.output });
+    const outputPath = resolveRootfsPath(argv.lang, { imagesDir: argv['images-dir'], output: argv.output });
     // The AWS SDK loads only for S3 commands (see list.ts).
     const { connectS3 } = await import('../../store/s3/client.js');
-    const { downloadImage } = await import('../../store/s3/download.js');
+    const { downloadRootfs } = await import('../../store/s3/download.js');
     const s3 = await connectS3({ endpoint: argv.endpoint });
     try {
-      const result = await downloadImage({
+      const result = await downloadRootfs({
         s3,
         location,
         name: argv.lang,

@@ -1,8 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { buildRootfs, BUILD_STEPS, type BuildEvent, type BuildResult, type BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
-import { type ImageSize, parseImageSize } from '../../ext4/size.js';
-import { assertImageName } from '../../store/paths.js';
+import { type RootfsSize, parseRootfsSize } from '../../ext4/size.js';
+import { assertRootfsName } from '../../store/paths.js';
 import { escapeControls } from '../escape.js';
 import { output } from '../output.js';
 import { pullOptions, pullSettings, type PullArgs } from './pull-options.js';
@@ -52,8 +52,8 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
   handler: async (args: ArgumentsCamelCase<FromDockerArgs>) => {
     const out = output(args);
     // Before any work: the name becomes a file name, the volume label and the hostname.
-    assertImageName(args.name);
-    const size = parseImageSize(args.size);
+    assertRootfsName(args.name);
+    const size = parseRootfsSize(args.size);
     const progress = args.quiet ? undefined : buildProgress();
     const image = escapeControls(args.image);
     const result = await buildRootfs({
@@ -105,7 +105,7 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
 const MIB = 1024 * 1024;
 
 /** The spec's wording of each build step. */
-function stepLine(step: BuildStep, image: string, size: ImageSize): string {
+function stepLine(step: BuildStep, image: string, size: RootfsSize): string {
   switch (step) {
     case 'pull':
       return `Pulling Docker image: ${image}...`;

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
 import type { DirectoryEntry } from '../../ext4/reader.js';
-import type { ImageInspection } from '../../api/inspect.js';
+import type { RootfsInspection } from '../../api/inspect.js';
 import { printable } from '../../errors.js';
-import { resolveImagePath } from '../../store/paths.js';
+import { resolveRootfsPath } from '../../store/paths.js';
 import { escapeBytes, escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 
@@ -28,16 +28,16 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
       .conflicts('ls', 'cat'),
   handler: async (argv) => {
-    const path = resolveImagePath(argv.image, { imagesDir: argv['images-dir'], orPath: true });
+    const path = resolveRootfsPath(argv.image, { imagesDir: argv['images-dir'], orPath: true });
     if (argv.cat !== undefined) return catFile(path, argv.cat);
     if (argv.ls !== undefined) return listDirectory(path, argv.ls, argv.json);
-    const { inspectImage } = await import('../../api/inspect.js');
-    const facts = await inspectImage(path);
+    const { inspectRootfs } = await import('../../api/inspect.js');
+    const facts = await inspectRootfs(path);
     process.stdout.write(argv.json ? `${JSON.stringify(facts, null, 2)}\n` : describe(facts));
   },
 };
 
-function describe(f: ImageInspection): string {
+function describe(f: RootfsInspection): string {
   const fs = f.filesystem;
   const s = f.sidecar;
   const rows: [string, string][] = [['Path', f.path]];
@@ -70,9 +70,9 @@ function describe(f: ImageInspection): string {
   return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${escapeControls(v)}\n`).join('');
 }
 
-async function listDirectory(imagePath: string, dir: string, json: boolean): Promise<void> {
-  const { withImage } = await import('../../ext4/reader.js');
-  const entries = await withImage(imagePath, (image) => image.list(dir));
+async function listDirectory(rootfsPath: string, dir: string, json: boolean): Promise<void> {
+  const { withExt4File } = await import('../../ext4/reader.js');
+  const entries = await withExt4File(rootfsPath, (image) => image.list(dir));
   process.stdout.write(json ? `${JSON.stringify(entries.map(jsonEntry), null, 2)}\n` : entries.map(lsLine).join(''));
 }
 
@@ -100,10 +100,10 @@ function modeString(permissions: number): string {
 }
 
 /** Streams the file to stdout with backpressure. */
-async function catFile(imagePath: string, file: string): Promise<void> {
+async function catFile(rootfsPath: string, file: string): Promise<void> {
   // libext2fs (WASM) loads only when an image is opened: other commands should not pay for it.
-  const { withImage } = await import('../../ext4/reader.js');
-  await withImage(imagePath, async (image) => {
+  const { withExt4File } = await import('../../ext4/reader.js');
+  await withExt4File(rootfsPath, async (image) => {
     for await (const chunk of image.read(file)) {
       if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
     }

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { listLocalImages, type LocalImage } from '../../store/local.js';
+import { listLocalRootfs, type LocalRootfs } from '../../store/local.js';
 import { sidecarDescribes } from '../../store/sidecar.js';
 import { resolveImagesDir } from '../../store/paths.js';
-import type { RemoteImage } from '../../store/s3/list.js';
+import type { RemoteRootfs } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
 import { escapeControls } from '../escape.js';
 import { formatMiB, formatUtcMinute, renderTable } from '../table.js';
@@ -41,10 +41,10 @@ export const listCommand: CommandModule<object, ListArgs> = {
 };
 
 /** A local image and, when the file is not a whole ext4 image, why (ext4/reader.ts imageProblem). */
-type CheckedImage = LocalImage & { problem?: string };
+type CheckedImage = LocalRootfs & { problem?: string };
 
 async function localListing(argv: ListArgs): Promise<{ table: string; notes: string[] }> {
-  const images = await checkImages(await listLocalImages(resolveImagesDir({ imagesDir: argv['images-dir'] })));
+  const images = await checkImages(await listLocalRootfs(resolveImagesDir({ imagesDir: argv['images-dir'] })));
   for (const image of images) {
     if (image.sidecarProblem) process.stderr.write(`Warning: ${escapeControls(image.sidecarProblem)}\n`);
   }
@@ -57,7 +57,7 @@ async function localListing(argv: ListArgs): Promise<{ table: string; notes: str
   return { table, notes };
 }
 
-async function checkImages(images: LocalImage[]): Promise<CheckedImage[]> {
+async function checkImages(images: LocalRootfs[]): Promise<CheckedImage[]> {
   if (images.length === 0) return images;
   // Loaded only when there is an image to check (it brings libext2fs).
   const { imageProblem } = await import('../../ext4/reader.js');
@@ -97,10 +97,10 @@ async function remoteListing(argv: ListArgs): Promise<string> {
   const location = parseBucketUrl(argv.bucket);
   // The AWS SDK loads only for S3 commands: it costs every other command a second otherwise.
   const { connectS3 } = await import('../../store/s3/client.js');
-  const { listRemoteImages } = await import('../../store/s3/list.js');
+  const { listRemoteRootfs } = await import('../../store/s3/list.js');
   const s3 = await connectS3({ endpoint: argv.endpoint });
   try {
-    const images = await listRemoteImages(s3, location);
+    const images = await listRemoteRootfs(s3, location);
     if (argv.json) return `${JSON.stringify(images.map(remoteJson), null, 2)}\n`;
     return renderTable(
       ['LANGUAGE', 'SIZE', 'LAST MODIFIED', 'S3 KEY'],
@@ -112,6 +112,6 @@ async function remoteListing(argv: ListArgs): Promise<string> {
   }
 }
 
-function remoteJson(image: RemoteImage): Record<string, unknown> {
+function remoteJson(image: RemoteRootfs): Record<string, unknown> {
   return { name: image.name, key: image.key, size: image.size, lastModified: image.lastModified.toISOString() };
 }

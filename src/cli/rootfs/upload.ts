@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { resolveImagePath } from '../../store/paths.js';
+import { resolveRootfsPath } from '../../store/paths.js';
 import { progressBar } from '../progress.js';
 import { DEFAULT_BUCKET_URL, formatLocation, parseBucketUrl } from '../../store/s3/location.js';
 import { escapeControls } from '../escape.js';
@@ -31,18 +31,18 @@ export const uploadCommand: CommandModule<object, UploadArgs> = {
       .option('endpoint', endpointOption),
   handler: async (argv) => {
     const location = parseBucketUrl(argv.bucket);
-    const imagePath = resolveImagePath(argv.lang, { imagesDir: argv['images-dir'] });
+    const rootfsPath = resolveRootfsPath(argv.lang, { imagesDir: argv['images-dir'] });
     // The AWS SDK loads only for S3 commands (see list.ts).
     const { connectS3 } = await import('../../store/s3/client.js');
-    const { uploadImage, UPLOAD_MAX_ATTEMPTS } = await import('../../store/s3/upload.js');
+    const { uploadRootfs, UPLOAD_MAX_ATTEMPTS } = await import('../../store/s3/upload.js');
     const s3 = await connectS3({ endpoint: argv.endpoint, maxAttempts: UPLOAD_MAX_ATTEMPTS });
     try {
-      process.stdout.write(`Uploading ${imagePath} to ${formatLocation(location)}...\n`);
-      const result = await uploadImage({
+      process.stdout.write(`Uploading ${rootfsPath} to ${formatLocation(location)}...\n`);
+      const result = await uploadRootfs({
         s3,
         location,
         name: argv.lang,
-        imagePath,
+        rootfsPath,
         progress: (total) => progressBar('Uploading', total),
         warn: (message) => process.stderr.write(`Warning: ${escapeControls(message)}\n`),
       });

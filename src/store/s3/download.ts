@@ -15,7 +15,7 @@ import { sidecarPathFor } from '../paths.js';
 import type { Progress } from '../progress.js';
 import type { S3Connection } from './client.js';
 import { s3Error, type S3ErrorContext } from './errors.js';
-import { imageKey, sidecarKey, type BucketLocation } from './location.js';
+import { rootfsKey, sidecarKey, type BucketLocation } from './location.js';
 import { SHA256_METADATA_KEY, assertBucketExists } from './upload.js';
 
 /** The unit of sparseness: a block that is all zeros is not written (ext4's usual block size). */
@@ -54,8 +54,8 @@ interface RemoteObject {
   sha256?: string;
 }
 
-export async function downloadImage(req: DownloadRequest): Promise<DownloadResult> {
-  const key = imageKey(req.location, req.name);
+export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResult> {
+  const key = rootfsKey(req.location, req.name);
   const ctx: S3ErrorContext = { operation: 'download', bucket: req.location.bucket, key, region: req.s3.region, ...(req.s3.endpoint ? { endpoint: req.s3.endpoint } : {}) };
   const object = await headObject(req, key, ctx);
   const sidecar = await fetchSidecar(req, ctx);
@@ -264,9 +264,9 @@ async function renameInto(temporary: string, target: string): Promise<void> {
 }
 
 /** Writes the sidecar beside the downloaded image, describing the new file (its mtime). */
-async function placeSidecar(imagePath: string, sidecar: Sidecar): Promise<string> {
-  const st = await stat(imagePath);
-  const path = sidecarPathFor(imagePath);
+async function placeSidecar(rootfsPath: string, sidecar: Sidecar): Promise<string> {
+  const st = await stat(rootfsPath);
+  const path = sidecarPathFor(rootfsPath);
   await writeSidecarFile(path, { ...sidecar, size: st.size, imageMtimeMs: st.mtimeMs });
   return path;
 }

@@ -4,15 +4,15 @@ import type { S3Connection } from './client.js';
 import { s3Error } from './errors.js';
 import { nameFromKey, type BucketLocation } from './location.js';
 
-export interface RemoteImage {
+export interface RemoteRootfs {
   name: string;
   key: string;
   size: number;
   lastModified: Date;
 }
 
-export async function listRemoteImages(s3: S3Connection, location: BucketLocation): Promise<RemoteImage[]> {
-  const images: RemoteImage[] = [];
+export async function listRemoteRootfs(s3: S3Connection, location: BucketLocation): Promise<RemoteRootfs[]> {
+  const images: RemoteRootfs[] = [];
   try {
     const pages = paginateListObjectsV2(
       { client: s3.client },

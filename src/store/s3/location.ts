@@ -1,6 +1,6 @@
 /** `s3://bucket[/prefix]` locations and the keys of images under them. */
 import { InfraError } from '../../errors.js';
-import { imageFileName, nameFromImageFile, sidecarKeyFor } from '../paths.js';
+import { rootfsFileName, nameFromRootfsFile, sidecarKeyFor } from '../paths.js';
 
 export const DEFAULT_BUCKET_URL = 's3://runner-codes';
 
@@ -30,17 +30,17 @@ export function formatLocation(location: BucketLocation, key = ''): string {
 }
 
 /** `prefix + rootfs-<name>.ext4` */
-export function imageKey(location: BucketLocation, name: string): string {
-  return `${location.prefix}${imageFileName(name)}`;
+export function rootfsKey(location: BucketLocation, name: string): string {
+  return `${location.prefix}${rootfsFileName(name)}`;
 }
 
 export function sidecarKey(location: BucketLocation, name: string): string {
-  return sidecarKeyFor(imageKey(location, name));
+  return sidecarKeyFor(rootfsKey(location, name));
 }
 
 /** The name of an image key directly under the prefix, or undefined for any other key. */
 export function nameFromKey(location: BucketLocation, key: string): string | undefined {
   if (!key.startsWith(location.prefix)) return undefined;
   const rest = key.slice(location.prefix.length);
-  return rest.includes('/') ? undefined : nameFromImageFile(rest);
+  return rest.includes('/') ? undefined : nameFromRootfsFile(rest);
 }

@@ -7,11 +7,11 @@ import { createReadStream } from 'node:fs';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { InfraError } from '../../errors.js';
-import { imageSha256, readSidecar, statImage, type Sidecar } from '../sidecar.js';
+import { imageSha256, readSidecar, statRootfs, type Sidecar } from '../sidecar.js';
 import type { Progress } from '../progress.js';
 import type { S3Connection } from './client.js';
 import { noSuchBucket, s3Error, type S3ErrorContext } from './errors.js';
-import { imageKey, sidecarKey, type BucketLocation } from './location.js';
+import { rootfsKey, sidecarKey, type BucketLocation } from './location.js';
 
 /** The user-metadata key (x-amz-meta-sha256) holding the hex sha256 of the object. */
 export const SHA256_METADATA_KEY = 'sha256';
@@ -28,7 +28,7 @@ export interface UploadRequest {
   s3: S3Connection;
   location: BucketLocation;
   name: string;
-  imagePath: string;
+  rootfsPath: string;
   /** Called once the size is known; gets the progress reporter for the transfer. */
   progress?: (totalBytes: number) => Progress;
   /** Non-fatal notices (stale sidecar…). */
@@ -43,22 +43,22 @@ export interface UploadResult {
   sidecarKey?: string;
 }
 
-export async function uploadImage(req: UploadRequest): Promise<UploadResult> {
-  const key = imageKey(req.location, req.name);
+export async function uploadRootfs(req: UploadRequest): Promise<UploadResult> {
+  const key = rootfsKey(req.location, req.name);
   const ctx: S3ErrorContext = { operation: 'upload', bucket: req.location.bucket, key, region: req.s3.region, ...(req.s3.endpoint ? { endpoint: req.s3.endpoint } : {}) };
-  const before = await statOrNotFound(req.imagePath);
+  const before = await statOrNotFound(req.rootfsPath);
   // Fail fast on a wrong bucket, before hashing a large image.
   await assertBucketExists(req.s3, ctx);
-  const sidecar = await readSidecar(req.imagePath);
-  const { sha256, fromSidecar } = await imageSha256(req.imagePath, sidecar);
-  if (sidecar && !fromSidecar) req.warn?.(`${req.imagePath} changed since its sidecar was written: its sha256 was computed again.`);
+  const sidecar = await readSidecar(req.rootfsPath);
+  const { sha256, fromSidecar } = await imageSha256(req.rootfsPath, sidecar);
+  if (sidecar && !fromSidecar) req.warn?.(`${req.rootfsPath} changed since its sidecar was written: its sha256 was computed again.`);
 
   await transfer(req, key, before.size, sha256, ctx);
 
-  const after = await statOrNotFound(req.imagePath);
+  const after = await statOrNotFound(req.rootfsPath);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
     await req.s3.client.send(new DeleteObjectCommand({ Bucket: req.location.bucket, Key: key })).catch(() => undefined);
-    throw new InfraError('DISK', `${req.imagePath} changed during the upload; the object was removed. Upload again when nothing writes the image.`);
+    throw new InfraError('DISK', `${req.rootfsPath} changed during the upload; the object was removed. Upload again when nothing writes the image.`);
   }
   if (!sidecar) return { key, size: before.size, sha256 };
   const uploadedSidecar: Sidecar = { ...sidecar, size: before.size, sha256 };
@@ -78,7 +78,7 @@ async function transfer(req: UploadRequest, key: string, size: number, sha256: s
     params: {
       Bucket: req.location.bucket,
       Key: key,
-      Body: createReadStream(req.imagePath, { highWaterMark: 1 << 20 }),
+      Body: createReadStream(req.rootfsPath, { highWaterMark: 1 << 20 }),
       ContentLength: size,
       ContentType: 'application/octet-stream',
       Metadata: { [SHA256_METADATA_KEY]: sha256 },
@@ -124,7 +124,7 @@ async function putJson(s3: S3Connection, bucket: string, key: string, value: unk
 }
 
 async function statOrNotFound(path: string): Promise<{ size: number; mtimeMs: number }> {
-  const st = await statImage(path, "build it with 'infra.operator rootfs from-docker', or pass {imagesDir}");
+  const st = await statRootfs(path, "build it with 'infra.operator rootfs from-docker', or pass {imagesDir}");
   if (!st.isFile()) throw new InfraError('INPUT', `${path} is not a regular file.`);
   return st;
 }

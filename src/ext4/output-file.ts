@@ -14,7 +14,7 @@ import { BLOCK_SIZE } from './format.js';
 
 const COMBINE_BYTES = 8 * 1024 * 1024;
 
-export class ImageFile {
+export class OutputFile {
   private readonly buffer = Buffer.allocUnsafe(COMBINE_BYTES);
   private runStart = -1;
   private runBytes = 0;
@@ -26,10 +26,10 @@ export class ImageFile {
     private readonly fd: FileHandle,
   ) {}
 
-  static async create(finalPath: string): Promise<ImageFile> {
+  static async create(finalPath: string): Promise<OutputFile> {
     const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      return new ImageFile(finalPath, tempPath, await open(tempPath, 'wx', 0o644));
+      return new OutputFile(finalPath, tempPath, await open(tempPath, 'wx', 0o644));
     } catch (err) {
       throw diskError(err, dirname(finalPath));
     }
