@@ -4,8 +4,6 @@
  * parses flags and prints.
  */
 import { dirname, resolve } from 'node:path';
-import { statfs } from 'node:fs/promises';
-import { InfraError } from '../errors.js';
 import type { ProgressEvent } from '../events.js';
 import { Ext4Writer, type Ext4Content, type Ext4Summary } from '../ext4/writer.js';
 import { type RootfsSize, parseRootfsSize, sizeBytes } from '../ext4/size.js';
@@ -18,6 +16,7 @@ import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable
 import { hostnameFor } from '../boot/files.js';
 import { assertRootfsName, resolveRootfsPath } from '../store/paths.js';
 import { type Sidecar, writeSidecar } from '../store/sidecar.js';
+import { AUTO_BUDGET_ENV, freeBytes, parseBudget, preflight } from './preflight.js';
 
 export interface BuildOptions extends OpenImageOptions {
   name: string;
@@ -63,12 +62,14 @@ export function outputPath(options: Pick<BuildOptions, 'name' | 'output' | 'imag
   return resolve(resolveRootfsPath(options.name, options));
 }
 
-/** Opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
+/** Checks every option (preflight.ts), opens (pulls) `options.image`, then builds from it: `rootfs from-docker` as a call. */
 export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   // The name goes into the file name, the volume label, the hostname and the sidecar.
   assertRootfsName(options.name);
   const size = parseRootfsSize(options.size);
+  const path = outputPath(options);
+  await preflight({ ...options, imageOption: 'image', path, pathOption: options.output ? 'output' : 'imagesDir', size });
   const emit = options.onEvent ?? (() => {});
   emit({ type: 'step', step: 'pull' });
   const image = await openImage(options.image, {
@@ -76,21 +77,31 @@ export async function buildRootfs(options: BuildOptions): Promise<BuildResult> {
     onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }),
   });
   try {
-    return await buildFromImage(image, { ...options, size }, started);
+    return await build(image, { ...options, size, path }, started);
   } finally {
     await image.close?.();
   }
 }
 
-/** Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive). */
-export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>, started = Date.now()): Promise<BuildResult> {
+/**
+ * Steps 2 to 6 on an image already opened (a registry pull, a layout, an archive), with
+ * the same pre-flight checks of the options as buildRootfs.
+ */
+export async function buildFromImage(image: Image, options: Omit<BuildOptions, 'image'>): Promise<BuildResult> {
+  const started = Date.now();
   assertRootfsName(options.name);
   const size = parseRootfsSize(options.size);
-  const emit = options.onEvent ?? (() => {});
   const path = outputPath(options);
+  await preflight({ ...options, path, pathOption: options.output ? 'output' : 'imagesDir', size });
+  return build(image, { ...options, size, path }, started);
+}
+
+/** Steps 2 to 6 on the opened image, into `path` (options checked). */
+async function build(image: Image, options: Omit<BuildOptions, 'image'> & { size: RootfsSize; path: string }, started: number): Promise<BuildResult> {
+  const { size, path } = options;
+  const emit = options.onEvent ?? (() => {});
   const pulled = Date.now();
   emit({ type: 'step', step: 'create' });
-  await checkFreeSpace(path, size);
   const time = inventedTime(options.env, image.created);
   const writer = await Ext4Writer.create(path, {
     size,
@@ -174,10 +185,6 @@ export function countingSink(writer: Ext4Writer, report: () => void): DataSink<E
 }
 
 /**
-/** With `size: 'auto'`, lowers the byte budget below the free space (tests; docs/cli.md). */
-export const AUTO_BUDGET_ENV = 'INFRA_OPERATOR_AUTO_BUDGET_BYTES';
-
-/**
  * Uncompressed layer bytes allowed: with a fixed size, a generous multiple of it (later
  * layers may replace files); with auto, the free space where the image goes, or less
  * when INFRA_OPERATOR_AUTO_BUDGET_BYTES says so.
@@ -194,43 +201,4 @@ export async function bombBudget(path: string, size: RootfsSize, env: NodeJS.Pro
     maxBytes: free,
     maxBytesHint: `more than the ${Math.floor(free / 1048576)} MB free in ${dirname(path)}; free some space, choose another place with {output}, ${bomb}`,
   };
-}
-
-function parseBudget(raw: string | undefined): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const bytes = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(bytes)) {
-    throw new InfraError('USAGE', `${AUTO_BUDGET_ENV} must be a whole number of bytes, not '${raw}'; unset it to use the free space.`);
-  }
-  return bytes;
-}
-
-/** Bytes an unprivileged user may still write in `dir` (statfs f_bavail × f_bsize). */
-async function freeBytes(dir: string): Promise<number> {
-  try {
-    const fs = await statfs(dir);
-    return fs.bavail * fs.bsize;
-  } catch (err) {
-    throw new InfraError('DISK', `Cannot read the free space of ${dir}: ${(err as Error).message}.`, { cause: err });
-  }
-}
-
-/** Fails early, with numbers, when the target's file system cannot take the image. */
-export async function checkFreeSpace(path: string, size: RootfsSize): Promise<void> {
-  if (size === 'auto') return;
-  let free;
-  try {
-    free = await freeBytes(dirname(path));
-  } catch {
-    return; // the writer reports a missing or unwritable directory with advice
-  }
-  // The image is sparse: require its metadata share plus the data at most, i.e. the full size.
-  const needed = sizeBytes(size);
-  if (free < needed) {
-    throw new InfraError(
-      'DISK',
-      `Not enough disk space in ${dirname(path)}: ${Math.floor(free / 1048576)} MB free, the image may take up to ${size} MB.`,
-      { option: 'output', path: dirname(path), hint: `free some space (df -h ${dirname(path)}) or choose another place with {output}` },
-    );
-  }
 }

@@ -25,7 +25,8 @@ import { inventedTime, type DirInode } from '../tree/tree.js';
 import { makeBootable, type BootReport } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
 import type { Sidecar } from '../store/sidecar.js';
-import { bombBudget, checkFreeSpace, countingSink, outputPath, recordSidecar } from './build.js';
+import { bombBudget, countingSink, outputPath, recordSidecar } from './build.js';
+import { preflight } from './preflight.js';
 
 /** What the repository side is asked for. */
 export interface DebRequest {
@@ -88,10 +89,18 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const reference = baseReference(options.base ?? 'alpine');
   const size = parseRootfsSize(options.size ?? DEFAULT_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
+  await preflight({
+    ...options,
+    image: reference,
+    imageOption: 'base',
+    guestRunner: 'builtin',
+    path,
+    pathOption: options.output ? 'output' : 'imagesDir',
+    size,
+  });
   emit({ type: 'step', step: 'pull', facts: { reference } });
   const base = await openImage(reference, { ...options, onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }) });
   try {
-    await checkFreeSpace(path, size);
     const time = inventedTime(options.env, base.created);
     const writer = await Ext4Writer.create(path, {
       size,

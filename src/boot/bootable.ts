@@ -5,7 +5,7 @@
  * runner, and the files every VM needs (hostname, hosts, resolv.conf, fstab, mount points).
  * Edits the tree in place; file bytes go through the DataSink. See docs/boot.md.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import type { ImageRuntimeConfig } from '../image/types.js';
 import { toolMeta } from '../tree/tree.js';
@@ -276,6 +276,32 @@ function isBusyboxInit(root: DirInode): boolean {
   return init !== undefined && /\/busybox$/.test(init.realPath);
 }
 
+/**
+ * A custom guest runner (`guestRunner` other than builtin or none) must be a regular file
+ * with an execute bit: the boot service starts it as a program. Checked before any work.
+ */
+export async function checkGuestRunner(choice: string): Promise<void> {
+  if (choice === 'builtin' || choice === 'none') return;
+  let info;
+  try {
+    info = await stat(choice);
+  } catch (err) {
+    throw runnerError(choice, (err as Error).message, err);
+  }
+  if (!info.isFile()) throw runnerError(choice, 'it is not a regular file');
+  // It is installed 0755 whatever its mode here; a file nobody may execute is most likely not the program meant.
+  if ((info.mode & 0o111) === 0) throw runnerError(choice, `it is not executable (mode ${(info.mode & 0o7777).toString(8)})`);
+}
+
+function runnerError(choice: string, why: string, cause?: unknown): InfraError {
+  return new InfraError('INPUT', `Cannot use the guest runner ${choice}: ${why}.`, {
+    option: 'guestRunner',
+    path: choice,
+    hint: 'give {guestRunner} an executable file (chmod +x), or builtin, or none',
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
 async function installRunner(
   edit: Editor,
   choice: string,
@@ -290,9 +316,7 @@ async function installRunner(
   try {
     binary = await readFile(choice);
   } catch (err) {
-    throw new InfraError('INPUT', `Cannot read the guest runner ${choice}: ${(err as Error).message}. Give a readable file, or builtin, or none.`, {
-      cause: err,
-    });
+    throw runnerError(choice, (err as Error).message, err);
   }
   await edit.file(GUEST_PATHS.runner, binary, 0o755);
   return { runner: 'custom', runnerDetail: `${choice} installed at ${GUEST_PATHS.runner}` };

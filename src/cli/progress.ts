@@ -18,6 +18,8 @@ export interface ProgressView<Step extends string> {
 }
 
 export interface ViewOptions<Step extends string> {
+  /** Lines printed when the first step starts, i.e. once every option has been checked. */
+  header?: readonly string[];
   /** The operation's steps in order, printed as `[i/n] …`; none for a transfer. */
   steps?: readonly Step[];
   /** The command's wording of a step. */
@@ -36,6 +38,7 @@ export function progressView<Step extends string>(out: Output, options: ViewOpti
   let bar: Bar | undefined;
   let line = false;
   let lastLine = 0;
+  let header = options.header ?? [];
   const done = () => {
     bar?.finish();
     bar = undefined;
@@ -55,6 +58,8 @@ export function progressView<Step extends string>(out: Output, options: ViewOpti
       switch (event.type) {
         case 'step': {
           done();
+          for (const line of header) out.info(line);
+          header = [];
           const steps = options.steps ?? [];
           const text = options.stepLine?.(event.step, event.facts ?? {}) ?? event.step;
           out.info(`[${steps.indexOf(event.step) + 1}/${steps.length}] ${text}`);

@@ -21,7 +21,8 @@ function uuidFrom(bytes: Buffer): Buffer {
   return uuid;
 }
 
-function parseUuid(text: string): Buffer {
+/** A filesystem UUID as given (hex, dashes optional); the all-zero UUID means none to ext4 tools. */
+export function parseUuid(text: string): Buffer {
   const hex = text.replace(/-/g, '');
   if (!/^[0-9a-fA-F]{32}$/.test(hex) || /^0+$/.test(hex)) {
     throw new InfraError('USAGE', `'${text}' is not a non-zero UUID.`, { option: 'uuid', hint: 'give {uuid} like 0b0e2c0a-9c34-4bd5-9c70-3d1f8e5b2a11' });

@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import ext2fs, { type Ext2fsDisk, type Ext2fsMounted, type Ext2fsStats } from 'ext2fs';
 import binding from 'ext2fs/lib/binding.js';
 import { useObject, usePath, withHooks } from 'ext2fs/lib/util.js';
-import { InfraError } from '../errors.js';
+import { InfraError, isInfraError } from '../errors.js';
 import {
   EXT4_ERROR_FS,
   EXT4_SUPER_MAGIC,
@@ -95,6 +95,23 @@ export async function readSuperblock(path: string): Promise<SuperblockFacts> {
     createdAt: isoTime(sb.s_mkfs_time),
     lastWrittenAt: isoTime(sb.s_wtime),
   };
+}
+
+/**
+ * Why the file at `path`, of `fileSize` bytes, is not a whole ext2/3/4 image, in a few
+ * words; undefined when it is one (a superblock, and every block it declares present).
+ */
+export async function imageProblem(path: string, fileSize: number): Promise<string | undefined> {
+  if (fileSize === 0) return 'empty';
+  let sb: SuperblockFacts;
+  try {
+    sb = await readSuperblock(path);
+  } catch (err) {
+    if (isInfraError(err, 'INPUT')) return 'not an ext4 image (no ext4 superblock magic)';
+    return `cannot be read (${(err as Error).message})`;
+  }
+  const declared = sb.blocksCount * sb.blockSize;
+  return fileSize < declared ? `truncated: ${fileSize} of the ${declared} bytes its superblock declares` : undefined;
 }
 
 function cString(bytes: Buffer): string {

@@ -47,7 +47,7 @@ export function parseSource(input: string): SourceSpec {
 }
 
 function requirePath(path: string, input: string): string {
-  if (path === '') throw new InfraError('INPUT', `"${input}" names no file: write the path after the prefix`);
+  if (path === '') throw new InfraError('USAGE', `"${input}" names no file: write the path after the prefix`);
   return path;
 }
 
@@ -78,7 +78,8 @@ function rejectBarePath(input: string): void {
 /** Parses and normalises a registry reference (`[host[:port]/]path[:tag][@digest]`). */
 export function parseDockerReference(text: string): DockerReference {
   const invalid = (why: string) =>
-    new InfraError('INPUT', `invalid image reference "${text}": ${why} (expected e.g. alpine:3.20, ghcr.io/org/app@sha256:…, localhost:5000/app)`);
+    // A malformed value, as a malformed platform is: a usage error (docs/exit-codes.md).
+    new InfraError('USAGE', `invalid image reference "${text}": ${why} (expected e.g. alpine:3.20, ghcr.io/org/app@sha256:…, localhost:5000/app)`);
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -112,6 +113,11 @@ export function parseDockerReference(text: string): DockerReference {
   if (digest !== undefined) ref.digest = digest;
   if (tag === undefined && digest === undefined) ref.tag = 'latest';
   return ref;
+}
+
+/** Whether `text` is a registry `host[:port]` (for insecureRegistries). */
+export function isRegistryHost(text: string): boolean {
+  return HOST.test(text);
 }
 
 export function formatDockerReference(ref: DockerReference): string {

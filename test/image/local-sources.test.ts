@@ -136,7 +136,7 @@ t.test('tar: a rootfs tarball is one layer without config or whiteouts', async (
 t.test('bare paths and bad references are refused with the prefix to use', async (t) => {
   await rejects(t, openImage(ALPINE_X86), 'INPUT', [`tar:${ALPINE_X86}`, 'docker-archive:', 'oci-archive:']);
   await rejects(t, openImage(layout.dir), 'INPUT', [`oci:${layout.dir}`]);
-  await rejects(t, openImage('Not/A/Valid:ref:x'), 'INPUT', ['invalid image reference']);
+  await rejects(t, openImage('Not/A/Valid:ref:x'), 'USAGE', ['invalid image reference']);
   await rejects(t, openImage(`oci:${layout.dir}:multi`, { platform: 'linux' }), 'USAGE', ['os/arch']);
 });
 

@@ -31,7 +31,7 @@ t.test('registry references are normalised the way Docker does', async (t) => {
   for (const [input, normal] of cases) t.equal(formatDockerReference(parseDockerReference(input)), normal, input);
   t.same(parseDockerReference('localhost:5000/x:y'), { registry: 'localhost:5000', repository: 'x', tag: 'y' });
   for (const bad of ['Alpine', 'alpine:', 'alpine@sha256:12', 'a//b', 'alpine:bad tag', '']) {
-    t.throws(() => parseDockerReference(bad), { code: 'INPUT' }, bad);
+    t.throws(() => parseDockerReference(bad), { code: 'USAGE' }, bad);
   }
 });
 
@@ -43,7 +43,7 @@ t.test('only five prefixes are transports', async (t) => {
   t.same(parseSource(`docker-archive:${ALPINE_X86}:example/app:1.0`), { transport: 'docker-archive', path: ALPINE_X86, ref: 'example/app:1.0' });
   t.same(parseSource(`oci-archive:${ALPINE_X86}`), { transport: 'oci-archive', path: ALPINE_X86 });
   t.same(parseSource('tar:rootfs.tar.gz'), { transport: 'tar', path: 'rootfs.tar.gz' });
-  t.throws(() => parseSource('tar:'), { code: 'INPUT' });
+  t.throws(() => parseSource('tar:'), { code: 'USAGE' });
   t.throws(() => parseSource(ALPINE_X86), { code: 'INPUT', message: /tar:/ });
   t.ok(isLoopback('localhost:5000') && isLoopback('127.0.0.1:1') && isLoopback('[::1]:5000'));
   t.notOk(isLoopback('registry.example.com') || isLoopback('10.0.0.1:5000'));

@@ -1,7 +1,7 @@
 /** Local images: paths, sidecars, the superblock reader, and `rootfs list` / `rootfs inspect`. */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { resolveRootfsPath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
@@ -129,6 +129,62 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
   const missing = cli(['rootfs', 'list', '--images-dir', join(dir, 'nope')]);
   t.equal(missing.status, 1);
   t.match(missing.stderr, /Images directory .*nope does not exist: pass --images-dir/);
+});
+
+t.test('rootfs list: files that are not whole ext4 images are named under the table, the three columns kept', async (t) => {
+  if (!prerequisites(t, TOOLS)) return;
+  const dir = tempDir(t);
+  const scratch = tempDir(t);
+  makeExt4(join(dir, 'rootfs-python.ext4'), 16, specTree({ 'etc/hostname': 'python\n' }, scratch));
+  makeExt4(join(dir, 'rootfs-cut.ext4'), 16, specTree({}, scratch));
+  truncateSync(join(dir, 'rootfs-cut.ext4'), MIB);
+  writeFileSync(join(dir, 'rootfs-empty.ext4'), '');
+  writeFileSync(join(dir, 'rootfs-notes.ext4'), 'my notes about images\n'.repeat(200));
+
+  const r = cli(['rootfs', 'list', '--images-dir', dir]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(
+    r.stdout,
+    [
+      'LANGUAGE  SIZE      PATH',
+      `cut       1 MB      ${dir}/rootfs-cut.ext4`,
+      `empty     0 MB      ${dir}/rootfs-empty.ext4`,
+      `notes     0.0 MB    ${dir}/rootfs-notes.ext4`,
+      `python    16 MB     ${dir}/rootfs-python.ext4`,
+      '',
+    ].join('\n'),
+    'stdout: the three columns only',
+  );
+  t.equal(
+    r.stderr,
+    [
+      '',
+      'Not valid images (they cannot boot; rebuild or remove them):',
+      `  ${dir}/rootfs-cut.ext4: truncated: ${MIB} of the ${16 * MIB} bytes its superblock declares`,
+      `  ${dir}/rootfs-empty.ext4: empty`,
+      `  ${dir}/rootfs-notes.ext4: not an ext4 image (no ext4 superblock magic)`,
+      '',
+    ].join('\n'),
+    'stderr: the note under the table names each broken file and why',
+  );
+
+  const json = cli(['rootfs', 'list', '--images-dir', dir, '--json']);
+  t.equal(json.status, 0, json.stderr);
+  const listed = JSON.parse(json.stdout) as Array<{ name: string; problem?: string }>;
+  t.same(
+    listed.map((i) => [i.name, i.problem]),
+    [
+      ['cut', `truncated: ${MIB} of the ${16 * MIB} bytes its superblock declares`],
+      ['empty', 'empty'],
+      ['notes', 'not an ext4 image (no ext4 superblock magic)'],
+      ['python', undefined],
+    ],
+  );
+  t.equal(json.stderr, '', 'with --json the problems are fields');
+
+  const clean = tempDir(t);
+  makeExt4(join(clean, 'rootfs-go.ext4'), 16, specTree({}, scratch));
+  t.equal(cli(['rootfs', 'list', '--images-dir', clean]).stderr, '', 'no note when every image is whole');
 });
 
 t.test('rootfs inspect: sidecar facts, superblock facts, --ls and --cat through libext2fs', async (t) => {

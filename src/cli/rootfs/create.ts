@@ -46,10 +46,8 @@ export const createCommand: CommandModule<object, CreateArgs> = {
     const out = output(args);
     const size = parseRootfsSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
-    out.info(`Creating rootfs for ${args.lang} from packages...`);
-    out.info(`  Base: ${escapeControls(args.base)}`);
-    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
-    const view = progressView<CreateStep>(out, { steps: CREATE_STEPS, stepLine: (step, facts) => stepLine(step, facts, size), quiet: args.quiet });
+    const header = [`Creating rootfs for ${args.lang} from packages...`, `  Base: ${escapeControls(args.base)}`, `  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`];
+    const view = progressView<CreateStep>(out, { header, steps: CREATE_STEPS, stepLine: (step, facts) => stepLine(step, facts, size), quiet: args.quiet });
     const result = await createRootfs({
       lang: args.lang,
       base: args.base,
@@ -58,12 +56,12 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       size,
       ...(args.output ? { output: args.output } : {}),
       ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
-      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.platform !== undefined ? { platform: args.platform } : {}),
       ...pullSettings(args),
-      ...(args.uuid ? { uuid: args.uuid } : {}),
+      ...(args.uuid !== undefined ? { uuid: args.uuid } : {}),
       onEvent: view.onEvent,
     }).finally(view.done);
-    out.info(`Created: ${result.path}`);
+    out.info(`Created: ${escapeControls(result.path)}`);
     out.result(summarize(result));
   },
 };

@@ -55,10 +55,8 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
     assertRootfsName(args.name);
     const size = parseRootfsSize(args.size);
     const image = escapeControls(args.image);
-    out.info(`Creating rootfs for ${args.name} from Docker image...`);
-    out.info(`  Docker Image: ${image}`);
-    out.info(`  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`);
-    const view = progressView<BuildStep>(out, { steps: BUILD_STEPS, stepLine: (step) => stepLine(step, image, size), quiet: args.quiet });
+    const header = [`Creating rootfs for ${args.name} from Docker image...`, `  Docker Image: ${image}`, `  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`];
+    const view = progressView<BuildStep>(out, { header, steps: BUILD_STEPS, stepLine: (step) => stepLine(step, image, size), quiet: args.quiet });
     const result = await buildRootfs({
       name: args.name,
       image: args.image,
@@ -68,9 +66,9 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
       init: args.init as InitChoice,
       guestRunner: args.guestRunner,
       ...(args.guestArgs ? { guestArgs: args.guestArgs } : {}),
-      ...(args.platform ? { platform: args.platform } : {}),
+      ...(args.platform !== undefined ? { platform: args.platform } : {}),
       ...pullSettings(args),
-      ...(args.uuid ? { uuid: args.uuid } : {}),
+      ...(args.uuid !== undefined ? { uuid: args.uuid } : {}),
       onEvent: view.onEvent,
     }).finally(view.done);
     out.info(`Created: ${escapeControls(result.path)}`);

@@ -29,24 +29,48 @@ export const listCommand: CommandModule<object, ListArgs> = {
       .option('endpoint', endpointOption)
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON' }),
   handler: async (argv) => {
-    const output = argv.remote ? await remoteListing(argv) : await localListing(argv);
-    process.stdout.write(output);
+    if (argv.remote) {
+      process.stdout.write(await remoteListing(argv));
+      return;
+    }
+    const { table, notes } = await localListing(argv);
+    process.stdout.write(table);
+    // Under the table, on stderr: stdout keeps the spec's three columns for scripts.
+    if (notes.length > 0) process.stderr.write(`\nNot valid images (they cannot boot; rebuild or remove them):\n${notes.map((n) => `  ${n}\n`).join('')}`);
   },
 };
 
-async function localListing(argv: ListArgs): Promise<string> {
-  const images = await listLocalRootfs(resolveImagesDir({ imagesDir: argv['images-dir'] }));
+/** A local image and, when the file is not a whole ext4 image, why (ext4/reader.ts imageProblem). */
+type CheckedImage = LocalRootfs & { problem?: string };
+
+async function localListing(argv: ListArgs): Promise<{ table: string; notes: string[] }> {
+  const images = await checkImages(await listLocalRootfs(resolveImagesDir({ imagesDir: argv['images-dir'] })));
   for (const image of images) {
     if (image.sidecarProblem) process.stderr.write(`Warning: ${escapeControls(image.sidecarProblem)}\n`);
   }
-  if (argv.json) return `${JSON.stringify(images.map(localJson), null, 2)}\n`;
-  return renderTable(
+  if (argv.json) return { table: `${JSON.stringify(images.map(localJson), null, 2)}\n`, notes: [] };
+  const table = renderTable(
     ['LANGUAGE', 'SIZE', 'PATH'],
     images.map((i) => [i.name, formatMiB(i.size), i.path].map(escapeControls)),
   );
+  const notes = images.filter((i) => i.problem !== undefined).map((i) => escapeControls(`${i.path}: ${i.problem}`));
+  return { table, notes };
 }
 
-function localJson(image: LocalRootfs): Record<string, unknown> {
+async function checkImages(images: LocalRootfs[]): Promise<CheckedImage[]> {
+  if (images.length === 0) return images;
+  // Loaded only when there is an image to check (it brings libext2fs).
+  const { imageProblem } = await import('../../ext4/reader.js');
+  const checked: CheckedImage[] = [];
+  // One at a time: a directory may hold many files, and each check opens one.
+  for (const image of images) {
+    const problem = await imageProblem(image.path, image.size);
+    checked.push(problem === undefined ? image : { ...image, problem });
+  }
+  return checked;
+}
+
+function localJson(image: CheckedImage): Record<string, unknown> {
   const s = image.sidecar;
   const current = s !== undefined && sidecarDescribes(s, image);
   return {
@@ -54,6 +78,7 @@ function localJson(image: LocalRootfs): Record<string, unknown> {
     path: image.path,
     size: image.size,
     modified: new Date(image.mtimeMs).toISOString(),
+    ...(image.problem !== undefined ? { problem: image.problem } : {}),
     ...(s
       ? {
           image: s.image,

@@ -19,8 +19,9 @@ export function pullOptions<T>(y: Argv<T>): Argv<T> {
 /** The library's options for the pull flags given. */
 export function pullSettings(args: PullArgs): { creds?: string; authfile?: string; insecureRegistries?: string[]; noCache: boolean } {
   return {
-    ...(args.creds ? { creds: args.creds } : {}),
-    ...(args.authfile ? { authfile: args.authfile } : {}),
+    // Given, even empty, they must be usable: an empty one is refused, not ignored.
+    ...(args.creds !== undefined ? { creds: args.creds } : {}),
+    ...(args.authfile !== undefined ? { authfile: args.authfile } : {}),
     ...(args.insecureRegistry ? { insecureRegistries: args.insecureRegistry } : {}),
     noCache: !args.cache,
   };

@@ -137,6 +137,30 @@ export class RegistryClient {
     return new InfraError('NETWORK', `${this.name}: ${what} answered HTTP ${res.status} ${body}`);
   }
 
+  /**
+   * A manifest the registry does not have: is the whole repository missing, or only this
+   * tag or digest? NAME_UNKNOWN says the former (distribution-spec error codes); Debian's
+   * docker-registry (distribution 2.8) answers MANIFEST_UNKNOWN for both, so its tags
+   * list, which answers NAME_UNKNOWN for a repository it does not have, decides.
+   */
+  private async manifestMissing(res: HttpResponse, what: string, signal: AbortSignal): Promise<InfraError> {
+    let repositoryMissing = (await errorCodes(res)).includes('NAME_UNKNOWN');
+    if (!repositoryMissing) {
+      // One more request, only to word the error: if it fails, the plainer wording stands.
+      const tags = await this.call(`/v2/${this.ref.repository}/tags/list?n=1`, {}, signal).catch(() => undefined);
+      if (tags?.status === 404) repositoryMissing = (await errorCodes(tags)).includes('NAME_UNKNOWN');
+      else await tags?.body.dump();
+    }
+    if (repositoryMissing) {
+      return new InfraError('NOT_FOUND', `${this.name}: the repository ${this.ref.repository} does not exist on ${this.ref.registry}.`, {
+        hint: 'check the repository name (on Docker Hub, images outside library/ take their namespace: NAMESPACE/NAME)',
+      });
+    }
+    return new InfraError('NOT_FOUND', `${this.name}: ${what} not found in the repository ${this.ref.repository}.`, {
+      hint: 'check the tag or digest (the repository exists)',
+    });
+  }
+
   /** `GET /v2/NAME/manifests/REF`, verified against the digest when addressed by one. */
   async manifest(reference: string, expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<FetchedManifest> {
     const what = reference.includes(':') ? `manifest ${reference}` : `tag "${reference}"`;
@@ -145,6 +169,7 @@ export class RegistryClient {
     return this.http.limiter.run(this.host, () =>
       withRetries(scope, this.http.retry, async (signal) => {
         const res = await this.call(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: ACCEPT }, signal);
+        if (res.status === 404) throw await this.manifestMissing(res, what, signal);
         if (res.status !== 200) throw await this.failure(res, what);
         const bytes = await readBody(res, MAX_DOCUMENT_SIZE, `${this.name}: ${what}`);
         const digest = sha256Digest(bytes);
@@ -213,6 +238,18 @@ export class RegistryClient {
     if (digest !== descriptor.digest) {
       throw new InfraError('INTEGRITY', `${this.name}: ${what} arrived with digest ${digest}; it was corrupted in transit or on the registry. Try again`);
     }
+  }
+}
+
+/** The `code`s of a distribution-spec error body (`{"errors":[{"code":…}]}`); none when it is not one. */
+async function errorCodes(res: HttpResponse): Promise<string[]> {
+  const body = await readBody(res, 64 << 10, 'an error body').catch(() => Buffer.alloc(0));
+  try {
+    const { errors } = JSON.parse(body.toString('utf8')) as { errors?: unknown };
+    if (!Array.isArray(errors)) return [];
+    return errors.map((e: unknown) => (typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined)).filter((c): c is string => typeof c === 'string');
+  } catch {
+    return [];
   }
 }
 

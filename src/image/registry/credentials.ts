@@ -6,7 +6,7 @@
  * protocol: `docker-credential-NAME get`, server URL on stdin, JSON on stdout.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../../errors.js';
@@ -81,19 +81,67 @@ export async function resolveCredentials(registry: string, repository: string, o
   return undefined;
 }
 
+/**
+ * Explicit credentials must be usable whether or not the registry asks for them: a
+ * malformed `creds`, an unreadable or malformed `authfile` is an error before any pull.
+ */
+export async function checkCredentialOptions(options: CredentialOptions): Promise<void> {
+  if (options.creds !== undefined) parseCreds(options.creds);
+  if (options.authfile !== undefined) await readConfig(options.authfile, true);
+}
+
+/** An auth file larger than this is not one (a config.json is a few KB). */
+const MAX_AUTH_FILE_BYTES = 1 << 20;
+
 async function readConfig(file: string, required: boolean): Promise<AuthConfigFile | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readAuthFile(file);
   } catch (err) {
-    if (required) throw new InfraError('INPUT', `cannot read the auth file ${file} (${(err as Error).message})`);
-    return undefined;
+    if (!required) return undefined;
+    throw new InfraError('INPUT', `Cannot read the auth file ${file}: ${(err as Error).message}.`, {
+      option: 'authfile',
+      path: file,
+      hint: 'give {authfile} a readable auth.json or docker config.json (docker login / skopeo login write one), or leave it out',
+      cause: err,
+    });
   }
+  let config: unknown;
+  let why = 'not valid JSON';
   try {
-    return JSON.parse(text) as AuthConfigFile;
+    config = JSON.parse(text);
+    why = 'not an auth.json or docker config.json (a JSON object with "auths", "credHelpers" or "credsStore")';
   } catch {
-    throw new InfraError('INPUT', `${file} is not valid JSON; fix or remove it (it holds registry credentials)`);
+    config = undefined;
   }
+  if (!isAuthConfig(config)) {
+    throw new InfraError('INPUT', `The auth file ${file} is ${why}.`, {
+      ...(required ? { option: 'authfile' } : {}),
+      path: file,
+      hint: required ? 'fix it (docker login / skopeo login rewrite it), or leave out {authfile}' : 'fix or remove it (it holds registry credentials)',
+    });
+  }
+  return config;
+}
+
+async function readAuthFile(file: string): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error('not a regular file');
+    if (info.size > MAX_AUTH_FILE_BYTES) throw new Error(`larger than ${MAX_AUTH_FILE_BYTES} bytes`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The fields this reader uses, each of the type Docker's and containers' files give it. */
+function isAuthConfig(value: unknown): value is AuthConfigFile {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { auths, credHelpers, credsStore } = value as Record<string, unknown>;
+  const isRecord = (v: unknown) => v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v));
+  return isRecord(auths) && isRecord(credHelpers) && (credsStore === undefined || typeof credsStore === 'string');
 }
 
 async function fromConfig(config: AuthConfigFile, registry: string, repository: string, file: string): Promise<Credentials | undefined> {

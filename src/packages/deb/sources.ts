@@ -5,7 +5,7 @@
  * an inline key block), else `/etc/apt/trusted.gpg.d/*.{gpg,asc}`, `/etc/apt/trusted.gpg`
  * and `/usr/share/keyrings/debian-archive-keyring.gpg`.
  */
-import { InfraError } from '../../errors.js';
+import { InfraError, isInfraError } from '../../errors.js';
 import { lookup } from '../../tree/edit.js';
 import type { DirInode } from '../../tree/tree.js';
 import { field, fieldLines, parseParagraphs } from './deb822.js';
@@ -56,6 +56,21 @@ export function readSources(base: BaseFiles, lines?: readonly string[]): Source[
   }
   if (declared.length > MAX_SOURCES) throw new InfraError('INPUT', `more than ${MAX_SOURCES} package sources are declared; that is not a base image`);
   return declared.map((d) => ({ uri: httpUri(d), suite: d.suite, components: d.components, origin: d.origin, keyrings: keyringFor(base, d) }));
+}
+
+/**
+ * One-line sources given as an option, checked before any work: a line that is not
+ * `deb URI SUITE COMPONENT...` with an http(s) URI is a malformed value (a usage error).
+ */
+export function checkRepositoryLines(lines: readonly string[]): void {
+  lines.forEach((line, i) => {
+    try {
+      for (const declared of oneLine(line, `repository ${i + 1}`)) httpUri(declared);
+    } catch (err) {
+      if (!isInfraError(err)) throw err;
+      throw new InfraError('USAGE', err.detail, { option: 'repository', hint: 'give {repository} as "deb http://deb.debian.org/debian bookworm main"' });
+    }
+  });
 }
 
 /** The source's URI without trailing slashes; only http and https are fetched. */

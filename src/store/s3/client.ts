@@ -5,6 +5,7 @@
  * S3-compatible stores.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { InfraError } from '../../errors.js';
 
 export const FALLBACK_REGION = 'us-east-1';
 /** Attempts per request (the SDK backs off between them, up to ~3 s in all). */
@@ -27,7 +28,24 @@ export interface S3Connection {
 
 export function resolveEndpoint(options: S3ClientOptions): string | undefined {
   const env = options.env ?? process.env;
-  return options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const endpoint = options.endpoint || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint !== undefined) checkEndpoint(endpoint, options.endpoint ? undefined : env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL');
+  return endpoint;
+}
+
+/** A malformed endpoint is a usage error (exit 2), not an S3 failure after the SDK tried it. */
+function checkEndpoint(endpoint: string, fromEnv: string | undefined): void {
+  let scheme: string | undefined;
+  try {
+    scheme = new URL(endpoint).protocol;
+  } catch {
+    scheme = undefined;
+  }
+  if (scheme === 'http:' || scheme === 'https:') return;
+  throw new InfraError('USAGE', `The S3 endpoint '${endpoint}'${fromEnv ? ` (from ${fromEnv})` : ''} is not an http(s) URL.`, {
+    ...(fromEnv ? {} : { option: 'endpoint' }),
+    hint: fromEnv ? `set ${fromEnv} to e.g. http://127.0.0.1:9000, or unset it` : 'give {endpoint} like http://127.0.0.1:9000',
+  });
 }
 
 export async function connectS3(options: S3ClientOptions = {}): Promise<S3Connection> {
