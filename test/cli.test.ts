@@ -47,7 +47,7 @@ t.test('output path: --output > --images-dir > INFRA_OPERATOR_IMAGES_DIR', async
   t.ok(existsSync(join(a!, 'rootfs-alp.ext4')), 'the env var picks the directory');
   t.equal(cli([...base, '--images-dir', b!], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: a } }).status, 0);
   t.ok(existsSync(join(b!, 'rootfs-alp.ext4')), '--images-dir wins over the env var');
-  t.ok(existsSync(join(b!, 'rootfs-alp.json')), 'with its sidecar');
+  t.ok(existsSync(join(b!, 'rootfs-alp.ext4.json')), 'with its sidecar');
   t.equal(cli([...base, '--images-dir', b!, '-o', join(c!, 'mine.ext4')], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: a } }).status, 0);
   t.ok(existsSync(join(c!, 'mine.ext4')), '--output wins over both');
 });

@@ -15,7 +15,7 @@ import { inventedTime, type DataSink } from '../tree/tree.js';
 import { type BootReport, type InitChoice, makeBootable } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
 import { assertRootfsName, resolveRootfsPath } from '../store/paths.js';
-import { type Sidecar, writeSidecar } from '../store/sidecar.js';
+import { type SidecarV2, writeSidecar } from '../store/sidecar.js';
 import { AUTO_BUDGET_ENV, freeBytes, parseBudget, preflight } from './preflight.js';
 
 export interface BuildOptions extends OpenImageOptions {
@@ -49,7 +49,7 @@ export interface BuildResult {
   image: Image;
   platform?: Platform;
   summary: Ext4Summary;
-  sidecar: Sidecar;
+  sidecar: SidecarV2;
   flattened: FlattenResult['stats'];
   /** What was set up to make the image boot. */
   boot: BootReport;
@@ -147,7 +147,7 @@ async function build(image: Image, options: Omit<BuildOptions, 'image'> & { size
 }
 
 /** The sidecar of a written image: its name, the image it came from, its usage. */
-export function recordSidecar(path: string, name: string, image: Image, summary: Ext4Summary): Promise<Sidecar> {
+export function recordSidecar(path: string, name: string, image: Image, summary: Ext4Summary): Promise<SidecarV2> {
   return writeSidecar(path, {
     name,
     image: image.reference,

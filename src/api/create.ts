@@ -24,7 +24,7 @@ import { TreeEditor } from '../tree/edit.js';
 import { inventedTime, type DirInode } from '../tree/tree.js';
 import { makeBootable, type BootReport } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
-import type { Sidecar } from '../store/sidecar.js';
+import type { SidecarV2 } from '../store/sidecar.js';
 import { bombBudget, countingSink, outputPath, recordSidecar } from './build.js';
 import { preflight } from './preflight.js';
 
@@ -70,7 +70,7 @@ export interface CreateResult {
   base: Image;
   packages: Array<{ package: string; version: string; architecture: string }>;
   summary: Ext4Summary;
-  sidecar: Sidecar;
+  sidecar: SidecarV2;
   boot: BootReport;
 }
 

@@ -1,6 +1,6 @@
 /** What an image is: its sidecar facts and what the filesystem itself says. */
 import { readSuperblock, withExt4File, type SuperblockFacts } from '../ext4/reader.js';
-import { readSidecar, sidecarDescribes, statRootfs, type Sidecar } from '../store/sidecar.js';
+import { computeDigest, readSidecar, sidecarDescribes, statRootfs, type Sidecar } from '../store/sidecar.js';
 
 export interface RootfsInspection {
   path: string;
@@ -24,16 +24,24 @@ export interface RootfsInspection {
     lastWrittenAt?: string;
   };
   sidecar?: Sidecar;
-  /** The sidecar describes another file state (size or mtime differ): its sha256 is stale. */
+  /** The sidecar describes another file state (size or mtime differ): its digest is stale. */
   sidecarStale?: boolean;
+  /** Hex sha256 of the whole file, when asked for (`sha256: true`): read now, never stored. */
+  sha256?: string;
 }
 
-export async function inspectRootfs(path: string): Promise<RootfsInspection> {
+export interface InspectOptions {
+  /** Compute the plain sha256 of the file (it reads the whole file, holes included). */
+  sha256?: boolean;
+}
+
+export async function inspectRootfs(path: string, options: InspectOptions = {}): Promise<RootfsInspection> {
   const st = await statRootfs(path, "'infra.operator rootfs list' shows the images there are");
   const sb = await readSuperblock(path);
   // Opening it proves libext2fs (not our writer) accepts the filesystem, beyond its magic.
   await withExt4File(path, async () => undefined);
   const sidecar = await readSidecar(path);
+  const sha256 = options.sha256 ? (await computeDigest(path, 'sha256')).hex : undefined;
   const usedBlocks = sb.blocksCount - sb.freeBlocks;
   return {
     path,
@@ -54,5 +62,6 @@ export async function inspectRootfs(path: string): Promise<RootfsInspection> {
       ...(sb.lastWrittenAt ? { lastWrittenAt: sb.lastWrittenAt } : {}),
     },
     ...(sidecar ? { sidecar, sidecarStale: !sidecarDescribes(sidecar, st) } : {}),
+    ...(sha256 !== undefined ? { sha256 } : {}),
   };
 }

@@ -15,6 +15,7 @@ import { isRegistryHost, parseSource } from '../image/reference.js';
 import { checkCredentialOptions, type CredentialOptions } from '../image/registry/credentials.js';
 import { checkRepositoryLines } from '../packages/deb/sources.js';
 import { prepareImageDirectory } from '../store/local.js';
+import { assertSidecarReplaceable } from '../store/sidecar.js';
 
 export interface PreflightOptions extends CredentialOptions {
   env?: NodeJS.ProcessEnv;
@@ -48,6 +49,8 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   if (options.guestRunner !== undefined) await checkGuestRunner(options.guestRunner);
   await prepareImageDirectory(dirname(options.path), options.pathOption);
   await checkFreeSpace(options.path, options.size);
+  // A user's file where the sidecar goes is refused with nothing done.
+  await assertSidecarReplaceable(options.path);
 }
 
 /** The reference's syntax only: whether it names something that exists is the pull's business. */

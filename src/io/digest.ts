@@ -1,13 +1,15 @@
 /**
  * Streaming sha256, the one implementation: of bytes passing through a stream, and of a
  * file or a byte range of one (holes of a sparse file read as zeros, as S3 and registries
- * store them). Digests are `sha256:<hex>` (image-spec descriptor.md "Digests").
+ * store them), plain or chunked. Digests are `sha256:<hex>` (image-spec descriptor.md
+ * "Digests").
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { InfraError } from '../errors.js';
 import { fsError } from './fs-errors.js';
+import { isZero } from './zero.js';
 
 /**
  * One reused buffer and synchronous reads (hashing is the cost, not thread-pool round
@@ -65,15 +67,29 @@ export interface FileRange {
  */
 export async function digestFile(file: string, range?: FileRange, code: 'DISK' | 'INPUT' = 'DISK'): Promise<DigestCounter> {
   const counter = new DigestCounter();
-  const buffer = Buffer.allocUnsafe(range ? Math.min(FILE_CHUNK, range.size) : FILE_CHUNK);
+  const read = await readPieces(file, range ? Math.min(FILE_CHUNK, range.size) : FILE_CHUNK, range, code, (piece) => counter.update(piece));
+  if (range && read !== range.size) {
+    throw new InfraError(code, `${file} ended after ${read} of ${range.size} bytes: it changed or is truncated`);
+  }
+  return counter;
+}
+
+/**
+ * Reads `file` (or `range` of it) in pieces of `pieceBytes` into one reused buffer, with
+ * synchronous reads and a turn of the event loop between pieces; the bytes read.
+ */
+async function readPieces(file: string, pieceBytes: number, range: FileRange | undefined, code: 'DISK' | 'INPUT', onPiece: (piece: Buffer) => void): Promise<number> {
+  const buffer = Buffer.allocUnsafe(pieceBytes);
+  const start = range?.offset ?? 0;
   const end = range ? range.offset + range.size : Number.POSITIVE_INFINITY;
+  let position = start;
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-    for (let position = range?.offset ?? 0; position < end; ) {
+    while (position < end) {
       const n = readSync(fd, buffer, 0, Math.min(buffer.length, end - position), position);
       if (n === 0) break;
-      counter.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      onPiece(n === buffer.length ? buffer : buffer.subarray(0, n));
       position += n;
       await nextTurn();
     }
@@ -82,8 +98,91 @@ export async function digestFile(file: string, range?: FileRange, code: 'DISK' |
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (range && counter.bytes !== range.size) {
-    throw new InfraError(code, `${file} ended after ${counter.bytes} of ${range.size} bytes: it changed or is truncated`);
+  return position - start;
+}
+
+/**
+ * The chunk of the chunked sha256, and the part size of S3 multipart uploads
+ * (src/store/s3/upload.ts): with equal sizes the chunked sha256 is S3's composite
+ * SHA-256 checksum of the uploaded object.
+ */
+export const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** sha256 of DIGEST_CHUNK_BYTES zero bytes (`head -c 16777216 /dev/zero | sha256sum`). */
+const ZERO_CHUNK_SHA256 = Buffer.from('080acf35a507ac9849cfcba47dc2ad83e01b75663a516279c8b9d243b719643e', 'hex');
+
+const ZEROS = Buffer.alloc(FILE_CHUNK);
+
+/**
+ * The chunked sha256 of a file: the file cut into DIGEST_CHUNK_BYTES chunks (the last one
+ * shorter), the sha256 of each, then the sha256 of their binary digests concatenated. It is
+ * S3's composite checksum of a multipart upload in DIGEST_CHUNK_BYTES parts ("Checking
+ * object integrity in Amazon S3", multipart uploads), whose notation is this value in
+ * base64 followed by `-N` for N parts.
+ */
+export interface ChunkedDigest {
+  /** The final value, in hex. */
+  sha256: string;
+  /** Chunks in the file: ceil(size / DIGEST_CHUNK_BYTES). */
+  chunks: number;
+  /** Chunks that were hashed; each of the others was all zeros, its digest a constant. */
+  hashedChunks: number;
+}
+
+/** Computes a ChunkedDigest from the file's bytes, given in order; zero chunks are not hashed. */
+export class ChunkedDigester {
+  private readonly digests: Buffer[] = [];
+  private hashedChunks = 0;
+  /** The chunk being read: its bytes so far, and its hash once a non-zero byte came. */
+  private chunkBytes = 0;
+  private chunkHash: Hash | undefined;
+
+  update(data: Buffer): void {
+    for (let offset = 0; offset < data.length; ) {
+      const n = Math.min(data.length - offset, DIGEST_CHUNK_BYTES - this.chunkBytes);
+      this.addToChunk(data.subarray(offset, offset + n));
+      offset += n;
+      if (this.chunkBytes === DIGEST_CHUNK_BYTES) this.endChunk();
+    }
   }
-  return counter;
+
+  /** Ends the digest (call once). */
+  digest(): ChunkedDigest {
+    if (this.chunkBytes > 0) this.endChunk();
+    return {
+      sha256: createHash('sha256').update(Buffer.concat(this.digests)).digest('hex'),
+      chunks: this.digests.length,
+      hashedChunks: this.hashedChunks,
+    };
+  }
+
+  private addToChunk(piece: Buffer): void {
+    // Leading zeros are only counted: the chunk is hashed from its first non-zero piece on.
+    if (this.chunkHash === undefined && !isZero(piece)) this.chunkHash = this.hashZeros(this.chunkBytes);
+    this.chunkHash?.update(piece);
+    this.chunkBytes += piece.length;
+  }
+
+  private endChunk(): void {
+    // A short last chunk of zeros has no constant: hash it.
+    if (this.chunkHash === undefined && this.chunkBytes < DIGEST_CHUNK_BYTES) this.chunkHash = this.hashZeros(this.chunkBytes);
+    this.digests.push(this.chunkHash ? this.chunkHash.digest() : ZERO_CHUNK_SHA256);
+    if (this.chunkHash) this.hashedChunks++;
+    this.chunkHash = undefined;
+    this.chunkBytes = 0;
+  }
+
+  /** A hash that has taken `count` zero bytes. */
+  private hashZeros(count: number): Hash {
+    const hash = createHash('sha256');
+    for (let left = count; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+    return hash;
+  }
+}
+
+/** The chunked sha256 of `file` (holes read as zeros), reading it once. */
+export async function chunkedDigestFile(file: string, code: 'DISK' | 'INPUT' = 'DISK'): Promise<ChunkedDigest> {
+  const digester = new ChunkedDigester();
+  await readPieces(file, FILE_CHUNK, undefined, code, (piece) => digester.update(piece));
+  return digester.digest();
 }

@@ -1,6 +1,6 @@
 /** Where rootfs images live on disk, and how their file names relate to their names. */
 import { statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { InfraError } from '../errors.js';
 
 export const DEFAULT_IMAGES_DIR = '/srv/firecracker/images';
@@ -10,7 +10,7 @@ const IMAGE_PREFIX = 'rootfs-';
 const IMAGE_SUFFIX = '.ext4';
 const SIDECAR_SUFFIX = '.json';
 /** Names become file names and S3 keys: keep them to a portable set. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export interface ImagesDirOptions {
   imagesDir?: string;
@@ -65,16 +65,21 @@ export function resolveRootfsPath(image: string, options: RootfsPathOptions = {}
   return join(resolveImagesDir(options), rootfsFileName(image));
 }
 
-/** `rootfs-python.ext4` → `rootfs-python.json` (any other name: `<name>.json`). */
-export function sidecarPathFor(rootfsPath: string): string {
-  const base = basename(rootfsPath);
-  const stem = base.endsWith(IMAGE_SUFFIX) ? base.slice(0, -IMAGE_SUFFIX.length) : base;
-  return join(dirname(rootfsPath), `${stem}${SIDECAR_SUFFIX}`);
+/**
+ * The sidecar of an image file or S3 key (sidecar version 2 on): the image's name plus
+ * `.json` (`rootfs-python.ext4.json`, `vm.ext4.json`), a name no other tool uses.
+ */
+export function sidecarPathFor(imagePathOrKey: string): string {
+  return `${imagePathOrKey}${SIDECAR_SUFFIX}`;
 }
 
-/** The sidecar key beside an image key in S3, by the same rule as on disk. */
-export function sidecarKeyFor(rootfsKey: string): string {
-  return rootfsKey.endsWith(IMAGE_SUFFIX) ? `${rootfsKey.slice(0, -IMAGE_SUFFIX.length)}${SIDECAR_SUFFIX}` : `${rootfsKey}${SIDECAR_SUFFIX}`;
+/**
+ * The sidecar name used before version 2 (`rootfs-python.ext4` → `rootfs-python.json`),
+ * still read; undefined when the image name does not end in `.ext4` (the old rule then
+ * gave today's name). It may well be a user's file (`package.json` beside `package.ext4`).
+ */
+export function legacySidecarPathFor(imagePathOrKey: string): string | undefined {
+  return imagePathOrKey.endsWith(IMAGE_SUFFIX) ? `${imagePathOrKey.slice(0, -IMAGE_SUFFIX.length)}${SIDECAR_SUFFIX}` : undefined;
 }
 
 function isDirectory(path: string): boolean {

@@ -1,59 +1,66 @@
 /**
- * The sidecar JSON written beside each image (`rootfs-python.ext4` → `rootfs-python.json`)
- * and uploaded beside it in S3: where the image came from and what it holds, so that
- * `list`, `inspect` and `upload` need not recompute it. Format documented in docs/store.md.
+ * The sidecar file beside each image (`rootfs-python.ext4` → `rootfs-python.ext4.json`)
+ * and beside it in S3: where the image came from, what it holds and its digest, so that
+ * `list`, `inspect`, `upload` and `download` need not recompute it. The document itself
+ * is declared in sidecar-format.ts; docs/store.md describes both.
  */
 import { type Stats } from 'node:fs';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import { VERSION } from '../version.js';
-import type { Platform } from '../image/types.js';
-import { digestFile } from '../io/digest.js';
+import { DIGEST_CHUNK_BYTES, chunkedDigestFile, digestFile } from '../io/digest.js';
 import { fsError } from '../io/fs-errors.js';
-import { sidecarPathFor } from './paths.js';
+import { legacySidecarPathFor, sidecarPathFor } from './paths.js';
+import { MAX_SIDECAR_BYTES, checkSidecar, notASidecar, type Sidecar, type SidecarCheck, type SidecarV2 } from './sidecar-format.js';
+
+export { parseSidecar, type Sidecar, type SidecarV1, type SidecarV2 } from './sidecar-format.js';
 
 const NO_IMAGE_ADVICE = "build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'";
-
-/** The sidecar file, version 1. Field names are the JSON keys. */
-export interface Sidecar {
-  /** The rootfs name (`python` for rootfs-python.ext4). */
-  name: string;
-  /** The source reference as given (`python:3.12-alpine`, `oci:dir:tag`, `tar:file`). */
-  image: string;
-  /** The source manifest digest (`sha256:…`). */
-  digest: string;
-  platform?: Platform;
-  /** Image file size in bytes. */
-  size: number;
-  /** Bytes in use inside the filesystem (blocks in use × block size). */
-  usedBytes: number;
-  inodes: { count: number; used: number };
-  /** Hex sha256 of the whole image file (holes read as zeros). */
-  sha256: string;
-  /** infra.operator version that built the image. */
-  toolVersion: string;
-  /** ISO 8601 time the image was built. */
-  builtAt: string;
-  /** The image file's mtime (ms) when sha256 was computed: a later change invalidates sha256. */
-  imageMtimeMs: number;
-}
 
 /** What the builder knows; writeSidecar measures the rest from the file. */
 export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedBytes' | 'inodes'> &
   Partial<Pick<Sidecar, 'platform' | 'builtAt'>>;
 
 /**
- * Hashes the finished image and writes its sidecar beside it (atomically: a temporary
- * file renamed). Call it after the image file is closed: its size and mtime are recorded.
+ * The digest an image is verified by: `sha256`, the plain one (version 1 sidecars, and
+ * objects they uploaded), or `chunked-sha256` (version 2). The kind is also the name of
+ * the S3 user metadata that carries it (`x-amz-meta-<kind>`).
  */
-export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Promise<Sidecar> {
+export type DigestKind = 'sha256' | 'chunked-sha256';
+export interface ImageDigest {
+  kind: DigestKind;
+  hex: string;
+}
+
+/**
+ * Refuses, before any work starts, an image whose sidecar path holds something that is
+ * not a sidecar of ours (a user's file, a directory, a link): writing the sidecar would
+ * replace it.
+ */
+export async function assertSidecarReplaceable(rootfsPath: string): Promise<void> {
+  const path = sidecarPathFor(rootfsPath);
+  const found = await sidecarFileAt(path);
+  if (found === undefined || 'sidecar' in found) return;
+  throw new InfraError('INPUT', `${path} is in the way of the image's sidecar and is not an infra.operator sidecar (${found.problem}), so it is not replaced.`, {
+    option: 'output',
+    path,
+    hint: 'move that file away, or give the image another file name with {output}',
+  });
+}
+
+/**
+ * Hashes the finished image (the chunked sha256) and writes its version 2 sidecar beside
+ * it. Call it after the image file is closed: its size and mtime are recorded.
+ */
+export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Promise<SidecarV2> {
   const before = await statRootfs(rootfsPath);
-  const sha256 = (await digestFile(rootfsPath)).hex();
+  const chunked = await chunkedDigestFile(rootfsPath);
   const after = await statRootfs(rootfsPath);
   if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
     throw new InfraError('DISK', `${rootfsPath} changed while it was being hashed; run the command again when nothing else writes it.`);
   }
-  const sidecar: Sidecar = {
+  const sidecar: SidecarV2 = {
+    version: 2,
     name: facts.name,
     image: facts.image,
     digest: facts.digest,
@@ -61,13 +68,28 @@ export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Pro
     size: after.size,
     usedBytes: facts.usedBytes,
     inodes: { count: facts.inodes.count, used: facts.inodes.used },
-    sha256,
+    chunkSize: DIGEST_CHUNK_BYTES,
+    chunkedSha256: chunked.sha256,
     toolVersion: VERSION,
     builtAt: facts.builtAt ?? new Date().toISOString(),
     imageMtimeMs: after.mtimeMs,
   };
-  await writeSidecarFile(sidecarPathFor(rootfsPath), sidecar);
+  await storeSidecar(rootfsPath, sidecar);
   return sidecar;
+}
+
+/**
+ * Writes `sidecar` beside `rootfsPath` under the sidecar name, then removes the sidecar of
+ * ours left under the name used before version 2 (only if it parses as one). Returns the path.
+ */
+export async function storeSidecar(rootfsPath: string, sidecar: Sidecar): Promise<string> {
+  // Checked up front by the commands; again here, as the file may have appeared since.
+  await assertSidecarReplaceable(rootfsPath);
+  const path = sidecarPathFor(rootfsPath);
+  await writeSidecarFile(path, sidecar);
+  const legacy = legacySidecarPathFor(rootfsPath);
+  if (legacy !== undefined && (await legacySidecarAt(legacy)) !== undefined) await rm(legacy, { force: true });
+  return path;
 }
 
 /** Writes `sidecar` to `path` through a temporary file. */
@@ -81,62 +103,77 @@ export async function writeSidecarFile(path: string, sidecar: Sidecar): Promise<
   }
 }
 
-/** The sidecar beside `rootfsPath`, or undefined when there is none. A malformed one is an error. */
+/**
+ * The sidecar beside `rootfsPath`, or undefined when there is none: under its name (a
+ * file there that is not a sidecar is an error), else under the name used before
+ * version 2 when what is there parses as one (else it is someone else's file, ignored).
+ */
 export async function readSidecar(rootfsPath: string): Promise<Sidecar | undefined> {
   const path = sidecarPathFor(rootfsPath);
-  let text: string;
+  const found = await sidecarFileAt(path);
+  if (found !== undefined) {
+    if ('problem' in found) throw notASidecar(path, found.problem);
+    return found.sidecar;
+  }
+  const legacy = legacySidecarPathFor(rootfsPath);
+  return legacy === undefined ? undefined : legacySidecarAt(legacy);
+}
+
+async function legacySidecarAt(path: string): Promise<Sidecar | undefined> {
+  const found = await sidecarFileAt(path).catch(() => undefined);
+  return found !== undefined && 'sidecar' in found ? found.sidecar : undefined;
+}
+
+/** What is at `path`: nothing (undefined), a sidecar, or something else (why it is not one). */
+async function sidecarFileAt(path: string): Promise<SidecarCheck | undefined> {
+  let st: Stats;
   try {
-    text = await readFile(path, 'utf8');
+    st = await lstat(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fsError(err, { path, action: 'read' });
   }
-  return parseSidecar(text, path);
-}
-
-/** Parses and checks a sidecar document; `source` names it in errors. */
-export function parseSidecar(text: string, source: string): Sidecar {
-  let value: unknown;
+  if (!st.isFile()) return { problem: 'not a regular file' };
+  if (st.size > MAX_SIDECAR_BYTES) return { problem: `${st.size} bytes, more than a sidecar ever holds` };
   try {
-    value = JSON.parse(text);
+    return checkSidecar(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new InfraError('INPUT', `${source} is not valid JSON (${(err as Error).message}); delete it, or rebuild the image to rewrite it.`);
+    throw fsError(err, { path, action: 'read' });
   }
-  const problem = sidecarProblem(value);
-  if (problem) throw new InfraError('INPUT', `${source} is not an infra.operator sidecar: ${problem}; delete it, or rebuild the image to rewrite it.`);
-  return value as Sidecar;
-}
-
-function sidecarProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
-  const v = value as Record<string, unknown>;
-  for (const key of ['name', 'image', 'digest', 'sha256', 'toolVersion', 'builtAt'] as const) {
-    if (typeof v[key] !== 'string') return `"${key}" must be a string`;
-  }
-  for (const key of ['size', 'usedBytes', 'imageMtimeMs'] as const) {
-    if (typeof v[key] !== 'number' || !Number.isFinite(v[key])) return `"${key}" must be a number`;
-  }
-  const inodes = v.inodes as Record<string, unknown> | undefined;
-  if (typeof inodes !== 'object' || inodes === null || typeof inodes.count !== 'number' || typeof inodes.used !== 'number') {
-    return '"inodes" must be {count, used}';
-  }
-  if (!/^[0-9a-f]{64}$/.test(v.sha256 as string)) return '"sha256" must be 64 hex digits';
-  return undefined;
 }
 
 /**
  * Whether `sidecar` still describes the image file (same size, and same mtime when the
- * file has one: an S3 object's is not the file's): only then is its sha256 the file's.
+ * file has one: an S3 object's is not the file's): only then is its digest the file's.
  */
 export function sidecarDescribes(sidecar: Sidecar, file: { size: number; mtimeMs?: number }): boolean {
   return sidecar.size === file.size && (file.mtimeMs === undefined || sidecar.imageMtimeMs === file.mtimeMs);
 }
 
-/** The image's sha256: the sidecar's when it still describes this file, else computed now. */
-export async function imageSha256(rootfsPath: string, sidecar: Sidecar | undefined): Promise<{ sha256: string; fromSidecar: boolean }> {
+/** The digest a sidecar records, by its version. */
+export function sidecarDigest(sidecar: Sidecar): ImageDigest {
+  return sidecar.version === 2 ? { kind: 'chunked-sha256', hex: sidecar.chunkedSha256 } : { kind: 'sha256', hex: sidecar.sha256 };
+}
+
+/** `sidecar` recording `hex` as the digest of the kind its version records (see sidecarDigest). */
+export function withSidecarDigest(sidecar: Sidecar, hex: string): Sidecar {
+  return sidecar.version === 2 ? { ...sidecar, chunkedSha256: hex } : { ...sidecar, sha256: hex };
+}
+
+/** Reads the file once for a digest of `kind`. */
+export async function computeDigest(path: string, kind: DigestKind): Promise<ImageDigest> {
+  const hex = kind === 'sha256' ? (await digestFile(path)).hex() : (await chunkedDigestFile(path)).sha256;
+  return { kind, hex };
+}
+
+/**
+ * The image's digest: the sidecar's when it still describes this file, else computed now
+ * (of the kind the sidecar records; chunked without a sidecar).
+ */
+export async function imageDigest(rootfsPath: string, sidecar: Sidecar | undefined): Promise<{ digest: ImageDigest; fromSidecar: boolean }> {
   const st = await statRootfs(rootfsPath);
-  if (sidecar && sidecarDescribes(sidecar, st)) return { sha256: sidecar.sha256, fromSidecar: true };
-  return { sha256: (await digestFile(rootfsPath)).hex(), fromSidecar: false };
+  if (sidecar && sidecarDescribes(sidecar, st)) return { digest: sidecarDigest(sidecar), fromSidecar: true };
+  return { digest: await computeDigest(rootfsPath, sidecar ? sidecarDigest(sidecar).kind : 'chunked-sha256'), fromSidecar: false };
 }
 
 /** The image's stats (size, mtime); NOT_FOUND, with `missingAdvice` as its hint, when there is none. */

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { which } from '../helpers/env.js';
 
+export { compositeSha256Of } from '../helpers/composite.js';
+
 export const MIB = 1024 * 1024;
 
 export async function sha256Of(path: string): Promise<string> {

@@ -4,13 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisites, tempDir } from '../helpers/env.js';
-import { resolveRootfsPath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
-import { imageSha256, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
+import { legacySidecarPathFor, resolveRootfsPath, resolveImagesDir, sidecarPathFor, DEFAULT_IMAGES_DIR } from '../../src/store/paths.js';
+import { imageDigest, parseSidecar, readSidecar, writeSidecar } from '../../src/store/sidecar.js';
 import { readSuperblock, withExt4File } from '../../src/ext4/reader.js';
 import { inspectRootfs } from '../../src/api/inspect.js';
 import { cli, cliBytes } from '../helpers/cli.js';
 import { makeExt4, specTree } from '../helpers/mke2fs.js';
-import { dumpe2fs, MIB, sha256Of } from './fixtures.js';
+import { compositeSha256Of, dumpe2fs, MIB, sha256Of } from './fixtures.js';
 
 const TOOLS = { tools: ['mke2fs', 'dumpe2fs', 'truncate'] };
 const PYTHON_FACTS = {
@@ -31,33 +31,40 @@ t.test('images directory: --images-dir > INFRA_OPERATOR_IMAGES_DIR > default', a
   t.equal(resolveRootfsPath('go', { output: dir, imagesDir: '/a' }), join(dir, 'rootfs-go.ext4'), '--output directory');
   t.equal(resolveRootfsPath('go', { output: '/x/y.img', imagesDir: '/a' }), '/x/y.img', '--output file');
   t.equal(resolveRootfsPath('go', { imagesDir: '/a' }), '/a/rootfs-go.ext4');
-  t.equal(sidecarPathFor('/a/rootfs-python.ext4'), '/a/rootfs-python.json');
+  t.equal(sidecarPathFor('/a/rootfs-python.ext4'), '/a/rootfs-python.ext4.json');
   t.equal(sidecarPathFor('/a/disk.img'), '/a/disk.img.json');
+  t.equal(legacySidecarPathFor('/a/rootfs-python.ext4'), '/a/rootfs-python.json', 'the name before version 2');
+  t.equal(legacySidecarPathFor('/a/disk.img'), undefined, 'the same name then as now');
   t.throws(() => resolveRootfsPath('../etc', { imagesDir: '/a' }), { code: 'USAGE' });
 });
 
-t.test('sidecar: written beside the image, sha256 trusted only while size and mtime match', async (t) => {
+t.test('sidecar: version 2 written beside the image, its digest trusted only while size and mtime match', async (t) => {
   if (!prerequisites(t, TOOLS)) return;
   const dir = tempDir(t);
   const image = join(dir, 'rootfs-python.ext4');
   makeExt4(image, 16, specTree({ 'etc/hostname': 'python\n' }, dir));
   const written = await writeSidecar(image, PYTHON_FACTS);
   const st = statSync(image);
-  t.equal(written.sha256, await sha256Of(image));
+  t.equal(written.version, 2);
+  t.equal(written.chunkSize, 16 * MIB);
+  t.equal(written.chunkedSha256, compositeSha256Of(image).hex, 'the chunked sha256: S3 composite of 16 MiB parts');
+  t.notOk('sha256' in written, 'no plain sha256: it is computed on demand (inspect --sha256)');
   t.equal(written.size, 16 * MIB);
   t.equal(written.imageMtimeMs, st.mtimeMs);
   t.match(written.builtAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   t.same(await readSidecar(image), written, 'read back as written');
-  t.equal(JSON.parse(readFileSync(join(dir, 'rootfs-python.json'), 'utf8')).image, 'python:3.12-alpine', 'rootfs-python.json beside it');
+  t.equal(JSON.parse(readFileSync(join(dir, 'rootfs-python.ext4.json'), 'utf8')).image, 'python:3.12-alpine', 'rootfs-python.ext4.json beside it');
 
   // A sidecar that matches size and mtime is believed without reading the image…
-  const planted = { ...written, sha256: '0'.repeat(64) };
-  t.same(await imageSha256(image, planted), { sha256: '0'.repeat(64), fromSidecar: true });
-  // …and one for another mtime is not.
+  const planted = { ...written, chunkedSha256: '0'.repeat(64) };
+  t.same(await imageDigest(image, planted), { digest: { kind: 'chunked-sha256', hex: '0'.repeat(64) }, fromSidecar: true });
+  // …and one for another mtime is not; a version 1 sidecar is checked by the plain sha256.
   utimesSync(image, new Date(), new Date(Date.now() + 5000));
-  t.same(await imageSha256(image, planted), { sha256: written.sha256, fromSidecar: false });
+  t.same(await imageDigest(image, planted), { digest: { kind: 'chunked-sha256', hex: written.chunkedSha256 }, fromSidecar: false });
+  const { version: _, chunkSize: _c, chunkedSha256: _s, ...facts } = written;
+  t.same(await imageDigest(image, { ...facts, sha256: '0'.repeat(64) }), { digest: { kind: 'sha256', hex: await sha256Of(image) }, fromSidecar: false });
 
-  t.throws(() => parseSidecar('{"name":"x"}', 'x.json'), { code: 'INPUT', message: /"image" must be a string/ });
+  t.throws(() => parseSidecar('{"name":"x"}', 'x.json'), { code: 'INPUT', message: /x\.json is not an infra\.operator sidecar: .*must have required property 'image'/ });
   t.throws(() => parseSidecar('nope', 'x.json'), { code: 'INPUT', message: /not valid JSON/ });
   t.equal(await readSidecar(join(dir, 'rootfs-none.ext4')), undefined);
 });
@@ -92,7 +99,8 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
   makeExt4(join(dir, 'rootfs-nodejs.ext4'), 200, specTree({ 'etc/hostname': 'nodejs\n' }, scratch));
   makeExt4(join(dir, 'rootfs-go.ext4'), 300, specTree({}, scratch));
   await writeSidecar(join(dir, 'rootfs-python.ext4'), PYTHON_FACTS);
-  writeFileSync(join(dir, 'rootfs-nodejs.json'), '{"broken": ');
+  writeFileSync(join(dir, 'rootfs-nodejs.ext4.json'), '{"broken": ');
+  writeFileSync(join(dir, 'rootfs-go.json'), '{"a user\'s file": "under the name sidecars had before version 2"}');
   writeFileSync(join(dir, 'notes.txt'), 'not an image');
   writeFileSync(join(dir, 'rootfs-other.img'), 'not an image either');
 
@@ -108,7 +116,8 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
       '',
     ].join('\n'),
   );
-  t.match(r.stderr, /Warning: .*rootfs-nodejs\.json is not valid JSON/, 'a broken sidecar is reported, the image still listed');
+  t.match(r.stderr, /Warning: .*rootfs-nodejs\.ext4\.json is not an infra\.operator sidecar: not valid JSON/, 'a broken sidecar is reported, the image still listed');
+  t.notMatch(r.stderr, /rootfs-go/, 'a file under the old sidecar name that is not one is someone else\'s: ignored');
 
   const viaEnv = cli(['rootfs', 'list', '--json'], { env: { ...process.env, INFRA_OPERATOR_IMAGES_DIR: dir } });
   t.equal(viaEnv.status, 0, viaEnv.stderr);
@@ -117,7 +126,7 @@ t.test('rootfs list: the spec table, sorted, with and without sidecars', async (
   const python = listed[2] ?? {};
   t.equal(python.image, 'python:3.12-alpine');
   t.equal(python.digest, PYTHON_FACTS.digest);
-  t.equal(python.sha256, await sha256Of(join(dir, 'rootfs-python.ext4')));
+  t.equal(python.chunkedSha256, compositeSha256Of(join(dir, 'rootfs-python.ext4')).hex);
   t.equal(python.size, 150 * MIB);
   t.notOk('image' in (listed[0] ?? {}), 'no sidecar, no source facts');
 
@@ -213,14 +222,19 @@ t.test('rootfs inspect: sidecar facts, superblock facts, --ls and --cat through 
   t.equal(byName.status, 0, byName.stderr);
   const facts = JSON.parse(byName.stdout);
   t.equal(facts.sidecar.image, 'python:3.12-alpine');
-  t.equal(facts.sidecar.sha256, await sha256Of(image));
+  t.equal(facts.sidecar.chunkedSha256, compositeSha256Of(image).hex);
   t.equal(facts.sidecarStale, false);
+  t.notOk('sha256' in facts, 'the plain sha256 only when asked for');
   t.equal(facts.filesystem.inodes.count, inodes);
   t.equal(facts.filesystem.usedBytes, (Number(d.get('Block count')) - Number(d.get('Free blocks'))) * blockSize);
   t.ok(facts.allocatedBytes < facts.fileSize / 4, 'the mke2fs image is sparse');
   const human = cli(['rootfs', 'inspect', 'python', '--images-dir', dir]);
   t.match(human.stdout, /^Source image: +python:3\.12-alpine$/m);
   t.match(human.stdout, /^Platform: +linux\/amd64$/m);
+  t.match(human.stdout, new RegExp(`^Chunked sha256: +${facts.sidecar.chunkedSha256} \\(16 MiB chunks\\)$`, 'm'));
+  const withSha = cli(['rootfs', 'inspect', 'python', '--images-dir', dir, '--sha256']);
+  t.match(withSha.stdout, new RegExp(`^File sha256: +${await sha256Of(image)}$`, 'm'), '--sha256: the plain sha256, computed now');
+  t.equal(JSON.parse(cli(['rootfs', 'inspect', image, '--sha256', '--json']).stdout).sha256, await sha256Of(image));
 
   const ls = cli(['rootfs', 'inspect', image, '--ls', 'bin']);
   t.equal(ls.status, 0, ls.stderr);
@@ -240,7 +254,7 @@ t.test('rootfs inspect: sidecar facts, superblock facts, --ls and --cat through 
   // Stale: the image changed after its sidecar was written.
   utimesSync(image, new Date(), new Date(Date.now() + 10_000));
   const stale = cli(['rootfs', 'inspect', image]);
-  t.match(stale.stdout, /^sha256: +[0-9a-f]{64} \(stale: /m);
+  t.match(stale.stdout, /^Chunked sha256: +[0-9a-f]{64} \(16 MiB chunks\) \(stale: /m);
 });
 
 t.test('the libext2fs reader: listings, file bytes and errors, without the CLI', async (t) => {

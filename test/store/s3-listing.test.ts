@@ -4,26 +4,15 @@
  */
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, prerequisites, tempDir } from '../helpers/env.js';
-import { startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { putOnDisk, startS3rver } from '../helpers/s3rver.js';
 import { cli } from '../helpers/cli.js';
 import { MIB } from './fixtures.js';
 
 const BUCKET = 'runner-codes';
-
-/** Writes an object the way s3rver's filesystem store keeps it (fast, for thousands of keys). */
-function putOnDisk(server: S3rver, bucket: string, key: string, body: Buffer, meta: Record<string, string> = {}): void {
-  const objectPath = server.objectPath(bucket, key);
-  mkdirSync(join(objectPath, '..'), { recursive: true });
-  writeFileSync(objectPath, body);
-  writeFileSync(`${objectPath}.md5`, createHash('md5').update(body).digest('hex'));
-  const metadata: Record<string, string> = { 'content-type': 'application/octet-stream' };
-  for (const [k, v] of Object.entries(meta)) metadata[`x-amz-meta-${k}`] = v;
-  writeFileSync(server.objectPath(bucket, key).replace(/_object$/, '_metadata.json'), JSON.stringify(metadata));
-}
 
 /** 40 MiB + 123 bytes: data, long zero runs, data in the middle of a part, a ragged tail. */
 function sparseBody(): Buffer {
@@ -69,7 +58,7 @@ t.test('list --remote over 1,000+ keys, with a prefix, skipping non-images', asy
   );
 });
 
-t.test('download without sha256 metadata: checked against the sidecar object, else a warning', async (t) => {
+t.test('download without digest metadata: checked against the sidecar object (here a version 1 one under the key used before), else a warning', async (t) => {
   const server = await startS3rver(t, [BUCKET]);
   const out = tempDir(t);
   const body = sparseBody();
@@ -84,8 +73,9 @@ t.test('download without sha256 metadata: checked against the sidecar object, el
   t.equal(sha256(readFileSync(downloaded)), sha256(body));
   const st = statSync(downloaded);
   t.ok(st.blocks * 512 <= 2 * MIB, `zero blocks left as holes (${st.blocks * 512} bytes allocated)`);
-  const local = JSON.parse(readFileSync(join(out, 'rootfs-java.json'), 'utf8'));
-  t.equal(local.image, 'eclipse-temurin:21-alpine', 'sidecar placed beside the download');
+  const local = JSON.parse(readFileSync(join(out, 'rootfs-java.ext4.json'), 'utf8'));
+  t.equal(local.image, 'eclipse-temurin:21-alpine', 'sidecar placed beside the download, under the image name + .json');
+  t.notOk(existsSync(join(out, 'rootfs-java.json')), 'and not under the old name');
   t.equal(local.imageMtimeMs, st.mtimeMs, 'and it describes the downloaded file');
 
   putOnDisk(server, BUCKET, 'rootfs-java.json', Buffer.from(JSON.stringify({ ...sidecar, sha256: 'e'.repeat(64) })));
@@ -98,7 +88,7 @@ t.test('download without sha256 metadata: checked against the sidecar object, el
   putOnDisk(server, BUCKET, 'rootfs-php.ext4', body);
   const plain = cli(['rootfs', 'download', '-l', 'php', '-o', join(out, 'php.ext4')], { env: server.env });
   t.equal(plain.status, 0, plain.stderr);
-  t.match(plain.stderr, /Warning: s3:\/\/runner-codes\/rootfs-php\.ext4 has no sha256 metadata and no sidecar: the download cannot be verified/);
+  t.match(plain.stderr, /Warning: s3:\/\/runner-codes\/rootfs-php\.ext4 has no digest metadata and no sidecar: the download cannot be verified/);
   t.match(plain.stdout, /NOT verified/);
   t.equal(sha256(readFileSync(join(out, 'php.ext4'))), sha256(body));
   t.same(readdirSync(out).filter((f) => f.includes('partial')), [], 'no temporary files left');
@@ -152,7 +142,7 @@ t.test('errors say what to check: no bucket, no object, refused credentials', as
   t.match(badBucket.stderr, /Invalid bucket/);
 });
 
-t.test('upload: a stale sidecar is not trusted; its sha256 is computed again', async (t) => {
+t.test('upload: a stale version 1 sidecar (under the old name) is not trusted; its sha256 is computed again', async (t) => {
   const server = await startS3rver(t, [BUCKET]);
   const images = tempDir(t);
   const body = randomBytes(3 * MIB);
@@ -165,7 +155,7 @@ t.test('upload: a stale sidecar is not trusted; its sha256 is computed again', a
   t.match(r.stderr, /Warning: .*rootfs-lua\.ext4 changed since its sidecar was written: its sha256 was computed again/);
   const metadata = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.ext4').replace(/_object$/, '_metadata.json'), 'utf8'));
   t.equal(metadata['x-amz-meta-sha256'], sha256(body));
-  const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.json'), 'utf8'));
+  const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'rootfs-lua.ext4.json'), 'utf8'));
   t.equal(remoteSidecar.sha256, sha256(body), 'the uploaded sidecar carries the verified sha256');
   t.equal(remoteSidecar.image, 'lua:5');
 });

@@ -11,7 +11,7 @@ import { startS3rver } from '../helpers/s3rver.js';
 import { writeSidecar } from '../../src/store/sidecar.js';
 import { cli, spawnCli } from '../helpers/cli.js';
 import { makeExt4, specTree } from '../helpers/mke2fs.js';
-import { MIB, sha256Of } from './fixtures.js';
+import { compositeSha256Of, MIB, sha256Of } from './fixtures.js';
 
 const BUCKET = 'runner-codes';
 const IMAGE_MIB = 256;
@@ -30,18 +30,21 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
     inodes: { count: 2, used: 1 },
   });
   const sourceSha = await sha256Of(image);
-  t.equal(sidecar.sha256, sourceSha);
+  const composite = compositeSha256Of(image);
+  t.equal(sidecar.chunkedSha256, composite.hex);
+  t.equal(composite.parts, 16);
 
   const up = cli(['rootfs', 'upload', '--lang', 'python', '--images-dir', images, '--bucket', `s3://${BUCKET}/images`], { env: server.env });
   t.equal(up.status, 0, up.stderr);
-  t.match(up.stdout, new RegExp(`Uploaded: s3://${BUCKET}/images/rootfs-python\\.ext4 \\(256 MB, sha256 ${sourceSha}\\)`));
+  t.match(up.stdout, new RegExp(`Uploaded: s3://${BUCKET}/images/rootfs-python\\.ext4 \\(256 MB, chunked-sha256 ${composite.hex}\\)`));
   t.equal(up.stderr, '', 'no progress bar without a terminal');
   const objectPath = server.objectPath(BUCKET, 'images/rootfs-python.ext4');
   const metadata = JSON.parse(readFileSync(objectPath.replace(/_object$/, '_metadata.json'), 'utf8'));
-  t.equal(metadata['x-amz-meta-sha256'], sourceSha, 'sha256 stored as object metadata');
+  t.equal(metadata['x-amz-meta-chunked-sha256'], composite.hex, 'the chunked sha256 stored as object metadata');
   t.equal(statSync(objectPath).size, IMAGE_MIB * MIB);
-  const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'images/rootfs-python.json'), 'utf8'));
-  t.equal(remoteSidecar.sha256, sourceSha, 'sidecar uploaded beside the image');
+  t.equal(await sha256Of(objectPath), sourceSha, 'stored as sent (parts sent with their SHA-256 checksums, no aws-chunked framing)');
+  const remoteSidecar = JSON.parse(readFileSync(server.objectPath(BUCKET, 'images/rootfs-python.ext4.json'), 'utf8'));
+  t.equal(remoteSidecar.chunkedSha256, composite.hex, 'sidecar uploaded beside the image, under the image key + .json');
 
   const list = cli(['rootfs', 'list', '--remote', '-b', `s3://${BUCKET}/images/`], { env: server.env });
   t.equal(list.status, 0, list.stderr);
@@ -58,7 +61,7 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   t.equal(copy.size, source.size);
   t.ok(copy.blocks * 512 <= source.blocks * 512 + MIB, `sparse: ${copy.blocks * 512} bytes allocated, source ${source.blocks * 512}`);
   t.ok(copy.blocks * 512 < 40 * MIB, 'mostly holes');
-  t.equal(JSON.parse(readFileSync(join(out, 'python.json'), 'utf8')).image, 'python:3.12-alpine');
+  t.equal(JSON.parse(readFileSync(join(out, 'python.ext4.json'), 'utf8')).image, 'python:3.12-alpine');
 
   // Flip one byte of the stored object: the size stays, the sha256 does not.
   const fd = openSync(objectPath, 'r+');
@@ -69,9 +72,9 @@ t.test('a sparse 256 MiB image: upload, list --remote, download byte-identical a
   const tamperedTarget = join(out, 'tampered.ext4');
   const tampered = cli(['rootfs', 'download', '--lang', 'python', '-b', `s3://${BUCKET}/images`, '-o', tamperedTarget], { env: server.env });
   t.equal(tampered.status, 1);
-  t.match(tampered.stderr, new RegExp(`has sha256 [0-9a-f]{64}, but its metadata says ${sourceSha}: the object is corrupt or was replaced`));
+  t.match(tampered.stderr, new RegExp(`has chunked-sha256 [0-9a-f]{64}, but its metadata says ${composite.hex}: the object is corrupt or was replaced`));
   t.notOk(existsSync(tamperedTarget), 'nothing at the output path');
-  t.same(readdirSync(out).sort(), ['python.ext4', 'python.json'], 'no temporary file left beside it');
+  t.same(readdirSync(out).sort(), ['python.ext4', 'python.ext4.json'], 'no temporary file left beside it');
 });
 
 t.test('an upload interrupted by a server restart is retried, or fails clearly without an object', async (t) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { startS3rver } from '../helpers/s3rver.js';
 import { cli } from '../helpers/cli.js';
-import { dumpe2fs, sha256Of } from './fixtures.js';
+import { compositeSha256Of, dumpe2fs, sha256Of } from './fixtures.js';
 
 t.test('from-docker output: sidecar, list, inspect, upload and download', async (t) => {
   if (!prerequisites(t, { tools: ['dumpe2fs'], files: [ALPINE_X86] })) return;
@@ -16,14 +16,16 @@ t.test('from-docker output: sidecar, list, inspect, upload and download', async 
   const built = cli(['rootfs', 'from-docker', '-n', 'alpine', '-i', `tar:${ALPINE_X86}`, '-s', '64', '--images-dir', images, '-q']);
   t.equal(built.status, 0, built.stderr);
   const image = join(images, 'rootfs-alpine.ext4');
-  const sidecar = JSON.parse(readFileSync(join(images, 'rootfs-alpine.json'), 'utf8'));
+  const sidecar = JSON.parse(readFileSync(join(images, 'rootfs-alpine.ext4.json'), 'utf8'));
   const sha = await sha256Of(image);
-  t.equal(sidecar.sha256, sha, 'the builder wrote the sidecar through writeSidecar');
+  const chunked = compositeSha256Of(image).hex;
+  t.equal(sidecar.version, 2);
+  t.equal(sidecar.chunkedSha256, chunked, 'the builder wrote the sidecar through writeSidecar');
   t.equal(sidecar.imageMtimeMs, statSync(image).mtimeMs);
 
   const list = cli(['rootfs', 'list', '--images-dir', images, '--json']);
-  t.same(JSON.parse(list.stdout).map((i: { name: string; sha256: string; image: string }) => [i.name, i.sha256, i.image]), [
-    ['alpine', sha, `tar:${ALPINE_X86}`],
+  t.same(JSON.parse(list.stdout).map((i: { name: string; chunkedSha256: string; image: string }) => [i.name, i.chunkedSha256, i.image]), [
+    ['alpine', chunked, `tar:${ALPINE_X86}`],
   ]);
 
   const facts = JSON.parse(cli(['rootfs', 'inspect', image, '--json']).stdout);

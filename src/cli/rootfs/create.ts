@@ -98,7 +98,7 @@ function summarize(r: CreateResult): object {
     uuid: r.summary.uuid,
     base: { reference: r.base.reference, digest: r.base.digest },
     packages: r.packages,
-    sha256: r.sidecar.sha256,
+    chunkedSha256: r.sidecar.chunkedSha256,
     boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
   };
 }

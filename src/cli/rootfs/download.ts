@@ -42,7 +42,7 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
         outputPath,
         onEvent: view.onEvent,
       }).finally(view.done);
-      const check = result.verifiedBy === 'unverified' ? 'NOT verified' : `sha256 ${result.sha256} verified`;
+      const check = result.digest ? `${result.digest.kind} ${result.digest.hex} verified` : 'NOT verified';
       process.stdout.write(`Downloaded: ${formatLocation(location, result.key)} -> ${result.path} (${formatMiB(result.size)}, ${check})\n`);
       if (result.sidecarPath) process.stdout.write(`Sidecar: ${result.sidecarPath}\n`);
     } finally {

@@ -103,7 +103,7 @@ function summarize(r: BuildResult): object {
     inodes: { count: r.summary.inodeCount, used: r.summary.inodeCount - r.summary.freeInodes },
     uuid: r.summary.uuid,
     source: { reference: r.image.reference, digest: r.image.digest, ...(r.platform ? { platform: r.platform } : {}) },
-    sha256: r.sidecar.sha256,
+    chunkedSha256: r.sidecar.chunkedSha256,
     boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
     timings: r.timings,
   };

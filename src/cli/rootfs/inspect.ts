@@ -4,6 +4,7 @@ import type { DirectoryEntry } from '../../ext4/reader.js';
 import type { RootfsInspection } from '../../api/inspect.js';
 import { printable } from '../../errors.js';
 import { resolveRootfsPath } from '../../store/paths.js';
+import type { Sidecar } from '../../store/sidecar.js';
 import { escapeBytes, escapeControls } from '../escape.js';
 import { formatMiB } from '../table.js';
 
@@ -12,6 +13,7 @@ interface InspectArgs {
   'images-dir'?: string;
   ls?: string;
   cat?: string;
+  sha256: boolean;
   json: boolean;
 }
 
@@ -25,6 +27,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('images-dir', { type: 'string', describe: 'Local images directory (default $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' })
       .option('ls', { type: 'string', describe: 'List a directory inside the image' })
       .option('cat', { type: 'string', describe: 'Print a file inside the image' })
+      .option('sha256', { type: 'boolean', default: false, describe: 'Compute the sha256 of the whole image file (reads all of it)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON' })
       .conflicts('ls', 'cat'),
   handler: async (argv) => {
@@ -32,7 +35,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     if (argv.cat !== undefined) return catFile(path, argv.cat);
     if (argv.ls !== undefined) return listDirectory(path, argv.ls, argv.json);
     const { inspectRootfs } = await import('../../api/inspect.js');
-    const facts = await inspectRootfs(path);
+    const facts = await inspectRootfs(path, { sha256: argv.sha256 });
     process.stdout.write(argv.json ? `${JSON.stringify(facts, null, 2)}\n` : describe(facts));
   },
 };
@@ -48,11 +51,12 @@ function describe(f: RootfsInspection): string {
       ['Source digest', s.digest],
       ...(s.platform ? [['Platform', [s.platform.os, s.platform.architecture, s.platform.variant].filter(Boolean).join('/')] as [string, string]] : []),
       ['Built', `${s.builtAt} by infra.operator ${s.toolVersion}`],
-      ['sha256', f.sidecarStale ? `${s.sha256} (stale: the image changed after its sidecar was written)` : s.sha256],
+      sidecarDigestRow(s, f.sidecarStale === true),
     );
   } else {
-    rows.push(['Sidecar', 'none (source and sha256 unknown)']);
+    rows.push(['Sidecar', 'none (source and digest unknown)']);
   }
+  if (f.sha256 !== undefined) rows.push(['File sha256', f.sha256]);
   rows.push(
     ['File size', `${formatMiB(f.fileSize)} (${f.fileSize} bytes, ${formatMiB(f.allocatedBytes)} allocated on disk)`],
     ['Filesystem', `${formatMiB(fs.sizeBytes)} in ${fs.blockSize}-byte blocks`],
@@ -68,6 +72,13 @@ function describe(f: RootfsInspection): string {
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   // Sidecar fields and the volume name come from files anyone may have written.
   return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${escapeControls(v)}\n`).join('');
+}
+
+/** The digest the sidecar records, by its version (docs/store.md). */
+function sidecarDigestRow(s: Sidecar, stale: boolean): [string, string] {
+  const staleNote = stale ? ' (stale: the image changed after its sidecar was written)' : '';
+  if (s.version === 2) return ['Chunked sha256', `${s.chunkedSha256} (${s.chunkSize / 1048576} MiB chunks)${staleNote}`];
+  return ['sha256', `${s.sha256}${staleNote}`];
 }
 
 async function listDirectory(rootfsPath: string, dir: string, json: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { listLocalRootfs, type LocalRootfs } from '../../store/local.js';
-import { sidecarDescribes } from '../../store/sidecar.js';
+import { sidecarDescribes, type Sidecar } from '../../store/sidecar.js';
 import { resolveImagesDir } from '../../store/paths.js';
 import type { RemoteRootfs } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
@@ -86,11 +86,16 @@ function localJson(image: CheckedImage): Record<string, unknown> {
           ...(s.platform ? { platform: s.platform } : {}),
           builtAt: s.builtAt,
           toolVersion: s.toolVersion,
-          // A sidecar written for another state of the file says nothing about this one's hash.
-          ...(current ? { sha256: s.sha256 } : { sidecarStale: true }),
+          // A sidecar written for another state of the file says nothing about this one's digest.
+          ...(current ? sidecarDigestJson(s) : { sidecarStale: true }),
         }
       : {}),
   };
+}
+
+/** The digest as the sidecar's version names it: `sha256` (version 1) or `chunkedSha256`. */
+function sidecarDigestJson(s: Sidecar): Record<string, string> {
+  return s.version === 2 ? { chunkedSha256: s.chunkedSha256 } : { sha256: s.sha256 };
 }
 
 async function remoteListing(argv: ListArgs): Promise<string> {

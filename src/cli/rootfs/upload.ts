@@ -46,7 +46,7 @@ export const uploadCommand: CommandModule<object, UploadArgs> = {
         rootfsPath,
         onEvent: view.onEvent,
       }).finally(view.done);
-      process.stdout.write(`Uploaded: ${formatLocation(location, result.key)} (${formatMiB(result.size)}, sha256 ${result.sha256})\n`);
+      process.stdout.write(`Uploaded: ${formatLocation(location, result.key)} (${formatMiB(result.size)}, ${result.digest.kind} ${result.digest.hex})\n`);
       if (result.sidecarKey) process.stdout.write(`Uploaded: ${formatLocation(location, result.sidecarKey)}\n`);
     } finally {
       s3.client.destroy();

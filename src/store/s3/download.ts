@@ -1,22 +1,33 @@
 /**
  * Downloads an image from S3: parallel ranged GETs written into a sparse temporary file
  * beside the target (all-zero 4 KiB blocks are skipped, the file is sized with ftruncate),
- * sha256 verified, then renamed into place. On any failure nothing is left at the target.
+ * its digest verified, then renamed into place. On any failure nothing is left at the
+ * target. The sidecar object is validated before anything is fetched: it comes from the
+ * bucket, which this tool does not control.
  */
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { InfraError } from '../../errors.js';
-import { digestFile } from '../../io/digest.js';
 import { fsError, type FsErrorContext } from '../../io/fs-errors.js';
 import { isZero } from '../../io/zero.js';
-import { parseSidecar, sidecarDescribes, writeSidecarFile, type Sidecar } from '../sidecar.js';
-import { sidecarPathFor } from '../paths.js';
+import {
+  assertSidecarReplaceable,
+  computeDigest,
+  parseSidecar,
+  sidecarDescribes,
+  sidecarDigest,
+  storeSidecar,
+  type DigestKind,
+  type ImageDigest,
+  type Sidecar,
+} from '../sidecar.js';
+import { MAX_SIDECAR_BYTES } from '../sidecar-format.js';
 import type { TransferEvent } from '../../events.js';
 import type { S3Connection } from './client.js';
 import { s3Error, type S3ErrorContext } from './errors.js';
-import { rootfsKey, sidecarKey, type BucketLocation } from './location.js';
-import { SHA256_METADATA_KEY, assertBucketExists } from './upload.js';
+import { rootfsKey, legacySidecarKey, sidecarKey, type BucketLocation } from './location.js';
+import { assertBucketExists } from './upload.js';
 
 /** The unit of sparseness: a block that is all zeros is not written (ext4's usual block size). */
 const SPARSE_BLOCK = 4096;
@@ -41,8 +52,9 @@ export interface DownloadResult {
   path: string;
   key: string;
   size: number;
-  sha256: string;
-  /** Where the expected sha256 came from; `unverified` when the object had none. */
+  /** The digest of the file, checked against the expected one; absent when unverified. */
+  digest?: ImageDigest;
+  /** Where the expected digest came from; `unverified` when the object had none. */
   verifiedBy: 'metadata' | 'sidecar' | 'unverified';
   /** Path of the sidecar written beside the image, when the object had one. */
   sidecarPath?: string;
@@ -51,34 +63,39 @@ export interface DownloadResult {
 interface RemoteObject {
   size: number;
   etag?: string;
-  sha256?: string;
+  /** From the object's user metadata (`x-amz-meta-chunked-sha256`, or `-sha256` of older uploads). */
+  digest?: ImageDigest;
 }
+
+/** Metadata keys that hold a digest, the preferred first. */
+const METADATA_DIGESTS: readonly DigestKind[] = ['chunked-sha256', 'sha256'];
 
 export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResult> {
   const key = rootfsKey(req.location, req.name);
   const ctx: S3ErrorContext = { operation: 'download', bucket: req.location.bucket, key, region: req.s3.region, ...(req.s3.endpoint ? { endpoint: req.s3.endpoint } : {}) };
+  await assertSidecarReplaceable(req.outputPath);
   const object = await headObject(req, key, ctx);
   const sidecar = await fetchSidecar(req, ctx);
-  const expected = expectedSha256(object, sidecar);
-  if (!expected) req.onEvent?.({ type: 'warning', text: `s3://${req.location.bucket}/${key} has no sha256 metadata and no sidecar: the download cannot be verified.` });
+  const expected = expectedDigest(object, sidecar);
+  if (!expected) req.onEvent?.({ type: 'warning', text: `s3://${req.location.bucket}/${key} has no digest metadata and no sidecar: the download cannot be verified.` });
 
   const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
   try {
     await fetchSparse(req, key, object, temporary, ctx);
-    const actual = (await digestFile(temporary)).hex();
-    if (expected && actual !== expected.sha256) {
+    const actual = expected ? await computeDigest(temporary, expected.digest.kind) : undefined;
+    if (expected && actual?.hex !== expected.digest.hex) {
       throw new InfraError(
         'INTEGRITY',
-        `s3://${req.location.bucket}/${key} has sha256 ${actual}, but its ${expected.source === 'metadata' ? 'metadata' : 'sidecar'} says ${expected.sha256}: the object is corrupt or was replaced. Nothing was written; upload the image again with 'infra.operator rootfs upload --lang ${req.name}'.`,
+        `s3://${req.location.bucket}/${key} has ${expected.digest.kind} ${actual?.hex}, but its ${expected.source} says ${expected.digest.hex}: the object is corrupt or was replaced. Nothing was written; upload the image again with 'infra.operator rootfs upload --lang ${req.name}'.`,
       );
     }
     await renameInto(temporary, req.outputPath);
-    const sidecarPath = sidecar && sidecar.sha256 === actual ? await placeSidecar(req.outputPath, sidecar) : undefined;
+    const sidecarPath = sidecar && actual && sidecarDigest(sidecar).hex === actual.hex ? await placeSidecar(req.outputPath, sidecar) : undefined;
     return {
       path: req.outputPath,
       key,
       size: object.size,
-      sha256: actual,
+      ...(actual ? { digest: actual } : {}),
       verifiedBy: expected?.source ?? 'unverified',
       ...(sidecarPath ? { sidecarPath } : {}),
     };
@@ -90,11 +107,11 @@ export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResu
 async function headObject(req: DownloadRequest, key: string, ctx: S3ErrorContext): Promise<RemoteObject> {
   try {
     const head = await req.s3.client.send(new HeadObjectCommand({ Bucket: req.location.bucket, Key: key }));
-    const sha256 = head.Metadata?.[SHA256_METADATA_KEY];
+    const kind = METADATA_DIGESTS.find((k) => /^[0-9a-f]{64}$/.test(head.Metadata?.[k] ?? ''));
     return {
       size: head.ContentLength ?? 0,
       ...(head.ETag ? { etag: head.ETag } : {}),
-      ...(sha256 && /^[0-9a-f]{64}$/.test(sha256) ? { sha256 } : {}),
+      ...(kind ? { digest: { kind, hex: head.Metadata![kind]! } } : {}),
     };
   } catch (err) {
     // A 404 on HEAD has no body: tell a missing bucket from a missing object.
@@ -103,30 +120,49 @@ async function headObject(req: DownloadRequest, key: string, ctx: S3ErrorContext
   }
 }
 
-/** The sidecar object beside the image, or undefined when there is none. */
+/**
+ * The sidecar object beside the image (under its key, else the key used before sidecar
+ * version 2), validated and naming the image asked for; undefined when there is none.
+ */
 async function fetchSidecar(req: DownloadRequest, ctx: S3ErrorContext): Promise<Sidecar | undefined> {
-  const key = sidecarKey(req.location, req.name);
-  let text: string;
+  for (const key of new Set([sidecarKey(req.location, req.name), legacySidecarKey(req.location, req.name)])) {
+    const text = await fetchSmallObject(req, key, ctx);
+    if (text === undefined) continue;
+    const source = `s3://${req.location.bucket}/${key}`;
+    const reupload = `upload the image again with 'infra.operator rootfs upload --lang ${req.name}'`;
+    const sidecar = parseSidecar(text, source, reupload);
+    if (sidecar.name !== req.name) {
+      throw new InfraError('INTEGRITY', `${source} is the sidecar of '${sidecar.name}', not of '${req.name}': nothing was downloaded.`, { hint: reupload });
+    }
+    return sidecar;
+  }
+  return undefined;
+}
+
+/** An object of at most MAX_SIDECAR_BYTES as text, or undefined when there is none. */
+async function fetchSmallObject(req: DownloadRequest, key: string, ctx: S3ErrorContext): Promise<string | undefined> {
+  const tooLarge = () => new InfraError('INPUT', `s3://${req.location.bucket}/${key} is larger than any sidecar (${MAX_SIDECAR_BYTES} bytes at most): nothing was downloaded.`);
   try {
     const res = await req.s3.client.send(new GetObjectCommand({ Bucket: req.location.bucket, Key: key }));
-    text = (await res.Body?.transformToString('utf8')) ?? '';
+    if ((res.ContentLength ?? 0) > MAX_SIDECAR_BYTES) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of (res.Body ?? []) as AsyncIterable<Uint8Array>) {
+      bytes += chunk.length;
+      if (bytes > MAX_SIDECAR_BYTES) throw tooLarge();
+      chunks.push(Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks).toString('utf8');
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
     if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
     throw s3Error(err, { ...ctx, key });
   }
-  try {
-    return parseSidecar(text, `s3://${req.location.bucket}/${key}`);
-  } catch (err) {
-    // A broken sidecar must not block the image: it is only a second source of the sha256.
-    req.onEvent?.({ type: 'warning', text: (err as Error).message });
-    return undefined;
-  }
 }
 
-function expectedSha256(object: RemoteObject, sidecar: Sidecar | undefined): { sha256: string; source: 'metadata' | 'sidecar' } | undefined {
-  if (object.sha256) return { sha256: object.sha256, source: 'metadata' };
-  if (sidecar && sidecarDescribes(sidecar, object)) return { sha256: sidecar.sha256, source: 'sidecar' };
+function expectedDigest(object: RemoteObject, sidecar: Sidecar | undefined): { digest: ImageDigest; source: 'metadata' | 'sidecar' } | undefined {
+  if (object.digest) return { digest: object.digest, source: 'metadata' };
+  if (sidecar && sidecarDescribes(sidecar, object)) return { digest: sidecarDigest(sidecar), source: 'sidecar' };
   return undefined;
 }
 
@@ -264,7 +300,5 @@ async function renameInto(temporary: string, target: string): Promise<void> {
 /** Writes the sidecar beside the downloaded image, describing the new file (its mtime). */
 async function placeSidecar(rootfsPath: string, sidecar: Sidecar): Promise<string> {
   const st = await stat(rootfsPath);
-  const path = sidecarPathFor(rootfsPath);
-  await writeSidecarFile(path, { ...sidecar, size: st.size, imageMtimeMs: st.mtimeMs });
-  return path;
+  return storeSidecar(rootfsPath, { ...sidecar, size: st.size, imageMtimeMs: st.mtimeMs });
 }

@@ -1,6 +1,6 @@
 /** `s3://bucket[/prefix]` locations and the keys of images under them. */
 import { InfraError } from '../../errors.js';
-import { rootfsFileName, nameFromRootfsFile, sidecarKeyFor } from '../paths.js';
+import { rootfsFileName, legacySidecarPathFor, nameFromRootfsFile, sidecarPathFor } from '../paths.js';
 
 export const DEFAULT_BUCKET_URL = 's3://runner-codes';
 
@@ -34,8 +34,14 @@ export function rootfsKey(location: BucketLocation, name: string): string {
   return `${location.prefix}${rootfsFileName(name)}`;
 }
 
+/** The sidecar key beside the image key, by the rule of the local sidecar path. */
 export function sidecarKey(location: BucketLocation, name: string): string {
-  return sidecarKeyFor(rootfsKey(location, name));
+  return sidecarPathFor(rootfsKey(location, name));
+}
+
+/** Where images uploaded before sidecar version 2 have their sidecar (`prefix + rootfs-<name>.json`). */
+export function legacySidecarKey(location: BucketLocation, name: string): string {
+  return legacySidecarPathFor(rootfsKey(location, name)) ?? sidecarKey(location, name);
 }
 
 /** The name of an image key directly under the prefix, or undefined for any other key. */

@@ -1,21 +1,22 @@
 /**
  * Uploads an image (and its sidecar) to S3: multipart with parallel parts, streamed from
- * disk (at most PART_SIZE × QUEUE_SIZE bytes in memory), the image's sha256 stored as
- * object metadata `sha256` so that a download can verify it.
+ * disk (at most PART_SIZE × QUEUE_SIZE bytes in memory), the image's digest stored as
+ * object metadata (`chunked-sha256`, or `sha256` for a version 1 sidecar) so that a
+ * download can verify it, and each part sent with its SHA-256 checksum, which S3 verifies.
  */
 import { createReadStream } from 'node:fs';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { InfraError } from '../../errors.js';
-import { imageSha256, readSidecar, statRootfs, type Sidecar } from '../sidecar.js';
+import { DIGEST_CHUNK_BYTES } from '../../io/digest.js';
+import { imageDigest, readSidecar, statRootfs, withSidecarDigest, type ImageDigest } from '../sidecar.js';
 import type { TransferEvent } from '../../events.js';
 import type { S3Connection } from './client.js';
 import { noSuchBucket, s3Error, type S3ErrorContext } from './errors.js';
 import { rootfsKey, sidecarKey, type BucketLocation } from './location.js';
 
-/** The user-metadata key (x-amz-meta-sha256) holding the hex sha256 of the object. */
-export const SHA256_METADATA_KEY = 'sha256';
-const PART_SIZE = 16 * 1024 * 1024;
+/** The chunk of the chunked sha256: so that it is also S3's composite checksum of the object. */
+const PART_SIZE = DIGEST_CHUNK_BYTES;
 const QUEUE_SIZE = 4;
 /**
  * Attempts per request for uploads: with the SDK's backoff (random up to 0.1 s × 2^n,
@@ -36,7 +37,8 @@ export interface UploadRequest {
 export interface UploadResult {
   key: string;
   size: number;
-  sha256: string;
+  /** The digest stored as the object's metadata. */
+  digest: ImageDigest;
   /** The sidecar's key, when a sidecar was uploaded. */
   sidecarKey?: string;
 }
@@ -48,24 +50,29 @@ export async function uploadRootfs(req: UploadRequest): Promise<UploadResult> {
   // Fail fast on a wrong bucket, before hashing a large image.
   await assertBucketExists(req.s3, ctx);
   const sidecar = await readSidecar(req.rootfsPath);
-  const { sha256, fromSidecar } = await imageSha256(req.rootfsPath, sidecar);
-  if (sidecar && !fromSidecar) req.onEvent?.({ type: 'warning', text: `${req.rootfsPath} changed since its sidecar was written: its sha256 was computed again.` });
+  const { digest, fromSidecar } = await imageDigest(req.rootfsPath, sidecar);
+  if (sidecar && !fromSidecar) req.onEvent?.({ type: 'warning', text: `${req.rootfsPath} changed since its sidecar was written: its ${digest.kind} was computed again.` });
 
-  await transfer(req, key, before.size, sha256, ctx);
+  await transfer(req, key, before.size, digest, ctx);
 
   const after = await statOrNotFound(req.rootfsPath);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
     await req.s3.client.send(new DeleteObjectCommand({ Bucket: req.location.bucket, Key: key })).catch(() => undefined);
     throw new InfraError('DISK', `${req.rootfsPath} changed during the upload; the object was removed. Upload again when nothing writes the image.`);
   }
-  if (!sidecar) return { key, size: before.size, sha256 };
-  const uploadedSidecar: Sidecar = { ...sidecar, size: before.size, sha256 };
+  if (!sidecar) return { key, size: before.size, digest };
+  const uploadedSidecar = withSidecarDigest({ ...sidecar, size: before.size }, digest.hex);
   const jsonKey = sidecarKey(req.location, req.name);
   await putJson(req.s3, req.location.bucket, jsonKey, uploadedSidecar, { ...ctx, key: jsonKey });
-  return { key, size: before.size, sha256, sidecarKey: jsonKey };
+  return { key, size: before.size, digest, sidecarKey: jsonKey };
 }
 
-async function transfer(req: UploadRequest, key: string, size: number, sha256: string, ctx: S3ErrorContext): Promise<void> {
+/** A chunked sha256 in S3's notation of a composite checksum: base64, `-` and the part count. */
+export function s3CompositeChecksum(chunkedSha256: string, size: number): string {
+  return `${Buffer.from(chunkedSha256, 'hex').toString('base64')}-${Math.ceil(size / PART_SIZE)}`;
+}
+
+async function transfer(req: UploadRequest, key: string, size: number, digest: ImageDigest, ctx: S3ErrorContext): Promise<void> {
   const upload = new Upload({
     client: req.s3.client,
     queueSize: QUEUE_SIZE,
@@ -78,15 +85,24 @@ async function transfer(req: UploadRequest, key: string, size: number, sha256: s
       Body: createReadStream(req.rootfsPath, { highWaterMark: 1 << 20 }),
       ContentLength: size,
       ContentType: 'application/octet-stream',
-      Metadata: { [SHA256_METADATA_KEY]: sha256 },
+      // Each part goes with its SHA-256, verified by S3; the object's composite checksum
+      // is then our chunked sha256.
+      ChecksumAlgorithm: 'SHA256',
+      Metadata: { [digest.kind]: digest.hex },
     },
   });
   upload.on('httpUploadProgress', (p) => req.onEvent?.({ type: 'transfer', bytes: p.loaded ?? 0, total: size }));
+  let checksum: string | undefined;
   try {
-    await upload.done();
+    checksum = ((await upload.done()) as { ChecksumSHA256?: string }).ChecksumSHA256;
   } catch (err) {
     if (upload.uploadId) await abortParts(req, key, upload.uploadId);
     throw s3Error(err, ctx);
+  }
+  // A store that reports the composite checksum (S3 does, s3rver does not) confirms the digest.
+  if (digest.kind === 'chunked-sha256' && checksum?.includes('-') && checksum !== s3CompositeChecksum(digest.hex, size)) {
+    await req.s3.client.send(new DeleteObjectCommand({ Bucket: req.location.bucket, Key: key })).catch(() => undefined);
+    throw new InfraError('INTEGRITY', `S3 computed the checksum ${checksum} for s3://${req.location.bucket}/${key}, not ${s3CompositeChecksum(digest.hex, size)}, the chunked sha256 of ${req.rootfsPath}: the object was removed. Upload it again when nothing writes the image.`);
   }
 }
 
