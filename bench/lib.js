@@ -1,7 +1,9 @@
 // Shared helpers for the benchmarks: timing child processes with GNU time (wall seconds
-// and peak RSS), medians, and building the shared inputs once.
-import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+// and peak RSS), medians, building the shared inputs once, and the loopback registry.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,4 +60,72 @@ export function debootstrapTree() {
 
 export function fmt(n, digits = 2) {
   return Number(n).toFixed(digits);
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRegistry(dir) {
+  const port = await freePort();
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'storage')}}}\nhttp: {addr: 127.0.0.1:${port}}\n`,
+  );
+  const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return { host: `127.0.0.1:${port}`, stop: () => child.kill() };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error('docker-registry did not start');
+}
+
+/** The debootstrap tree as an OCI layout with two layers: everything but /usr, then /usr. */
+export function debootstrapImage() {
+  const layout = join(WORK, 'pull-oci');
+  if (existsSync(join(layout, 'index.json'))) return layout;
+  rmSync(layout, { recursive: true, force: true });
+  const tree = debootstrapTree();
+  const bundle = join(WORK, 'pull-bundle');
+  rmSync(bundle, { recursive: true, force: true });
+  execFileSync('umoci', ['init', '--layout', layout]);
+  execFileSync('umoci', ['new', '--image', `${layout}:bench`]);
+  execFileSync('umoci', ['unpack', '--image', `${layout}:bench`, bundle]);
+  const rootfs = join(bundle, 'rootfs');
+  execFileSync('sh', ['-c', `tar -C '${tree}' --exclude=./usr -cf - . | tar -C '${rootfs}' -xpf -`]);
+  execFileSync('umoci', ['repack', '--refresh-bundle', '--image', `${layout}:bench`, bundle]);
+  execFileSync('sh', ['-c', `tar -C '${tree}' -cf - ./usr | tar -C '${rootfs}' -xpf -`]);
+  execFileSync('umoci', ['repack', '--image', `${layout}:bench`, bundle]);
+  rmSync(bundle, { recursive: true, force: true });
+  return layout;
+}
+
+/** The debootstrap image pushed to a fresh loopback docker-registry; `stop` removes both. */
+export async function serveDebootstrapImage() {
+  const layout = debootstrapImage();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-registry-'));
+  const registry = await startRegistry(dir);
+  const stop = () => {
+    registry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ref = `${registry.host}/bench:latest`;
+    execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${ref}`]);
+    return { layout, ref, host: registry.host, stop };
+  } catch (err) {
+    stop();
+    throw err;
+  }
 }

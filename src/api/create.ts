@@ -16,7 +16,7 @@ import type { Image } from '../image/types.js';
 import { flatten } from '../layers/flatten.js';
 import { DpkgDatabase } from '../packages/deb/dpkg-db.js';
 import { fallbackPackage, languagePackages } from '../packages/deb/languages.js';
-import { resolveDebs } from '../packages/deb/resolve.js';
+import { resolveDebs, type Requested } from '../packages/deb/resolve.js';
 import type { ResolvedDeb } from '../packages/deb/types.js';
 import { DebInstaller } from '../packages/deb/unpack.js';
 import { RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
@@ -35,7 +35,7 @@ export interface DebRequest {
   readFile: ReadTreeFile;
   /** One-line sources (`deb URL SUITE COMPONENTS`); none: the base's own apt sources. */
   sources: string[];
-  packages: string[];
+  packages: Requested[];
   arch: 'amd64';
   cacheDir: string;
   /** Steps `repositories`, `resolve` and `fetch` start, told through the command's channel. */
@@ -115,11 +115,12 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       const { root } = await flatten(base, sink, { ...(await bombBudget(path, size, options.env)), time, maxLinks: EXT4_LINK_MAX, members: (m) => retained.members(m) });
       const readFile = retained.reader(root);
       checkDebianFamily(readFile, reference);
-      const debs = await resolveWithFallbacks(options, {
+      const resolve = options.resolve ?? (await repositorySide());
+      const debs = await resolve({
         tree: root,
         readFile,
         sources: options.repositories ?? [],
-        packages: [...packages, ...(options.packages ?? [])],
+        packages: [...packages, ...(options.packages ?? []).map((name) => withFallback(options.lang, name))],
         arch: 'amd64',
         cacheDir: options.cacheDir ?? join(defaultCacheDir(), 'debs'),
         onEvent: emit,
@@ -184,28 +185,10 @@ function checkDebianFamily(readFile: ReadTreeFile, reference: string): void {
   });
 }
 
-/**
- * Resolves; an extra package that no repository has is retried once under the language's
- * fallback name (`numpy` → `python3-numpy`).
- */
-async function resolveWithFallbacks(options: CreateOptions, request: DebRequest): Promise<ResolvedDeb[]> {
-  const resolve = options.resolve ?? (await repositorySide());
-  const tried = new Set<string>();
-  for (;;) {
-    try {
-      return await resolve(request);
-    } catch (err) {
-      const missing = (options.packages ?? []).find((name) => !tried.has(name) && notFound(err, name));
-      const fallback = missing && fallbackPackage(options.lang, missing);
-      if (missing === undefined || fallback === undefined) throw err;
-      tried.add(missing);
-      request = { ...request, packages: request.packages.map((name) => (name === missing ? fallback : name)) };
-    }
-  }
-}
-
-function notFound(err: unknown, name: string): boolean {
-  return err instanceof InfraError && err.code === 'NOT_FOUND' && err.message.includes(`"${name}"`);
+/** An extra package, and the name to install when the repositories have no package by that name. */
+function withFallback(lang: string, name: string): Requested {
+  const fallback = fallbackPackage(lang, name);
+  return fallback === undefined ? name : [name, fallback];
 }
 
 /** The repository side (src/packages/deb/resolve.ts), its progress told as this command's steps. */

@@ -77,7 +77,7 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
   };
   const base = await makeBase('base', [exportKey(home, edKey)], `deb ${served.url}/repo test main`);
   const cacheDir = join(work, 'cache');
-  const run = (packages: string[], extra: Partial<ResolveDebsOptions> = {}) => resolveDebs({ ...base, packages, arch: 'amd64', cacheDir, ...extra });
+  const run = (packages: ResolveDebsOptions['packages'], extra: Partial<ResolveDebsOptions> = {}) => resolveDebs({ ...base, packages, arch: 'amd64', cacheDir, ...extra });
 
   t.test('resolution: alternatives, versioned Provides, :any, upgrades of the base, Pre-Depends first', async (t) => {
     const debs = await run(['app']);
@@ -104,6 +104,9 @@ if (prerequisites(t, { tools: REPO_TOOLS })) {
     await t.rejects(run(['breaks-base']), { message: /breaks-base \(1\.0\).*conflicts with already \(1\.5\) \(it declares already \(<< 2\)\)/ });
     await t.rejects(run(['wants-any']), { message: /plain:any: the repositories have version 1\.0, not Multi-Arch: allowed/ });
     await t.rejects(run(['ap']), { code: 'NOT_FOUND', message: /no package named "ap" in the repositories \(nearest: app/ });
+    t.same((await run([['alt-rea', 'alt-real']])).map((d) => d.stanza.package), ['alt-real'], 'a request with a fallback: the first name the repositories have');
+    t.same(await run([['already', 'early']]), [], 'or the base has');
+    await t.rejects(run([['ap', 'erly']]), { code: 'NOT_FOUND', message: /no package named "ap" or "erly" in the repositories \(nearest: app, early\)/ }, 'neither: both named, and the names near either');
   });
 
   t.test('trust: a signature by a key the base does not trust is refused, naming the key', async (t) => {

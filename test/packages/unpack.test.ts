@@ -1,7 +1,8 @@
 /**
  * Unpacking .debs into the tree (src/packages/deb/unpack.ts) and the dpkg database
  * (dpkg-db.ts), judged by the real tools: the tree equals what `dpkg-deb -x` extracts
- * from each package, real `dpkg` reads the database back, and python3 runs in a chroot.
+ * from each package and, for python3's closure, what `dpkg --unpack` makes of the same
+ * .debs; real `dpkg` reads the database back, and python3 runs in a chroot.
  */
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import { InfraError } from '../../src/errors.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { TEST_TIME, debianMinbaseDir, loadTree, materialize } from '../helpers/boot.js';
 import { MemorySink } from '../helpers/memory-sink.js';
-import { describeTree, type EntryFacts } from '../helpers/compare.js';
+import { assertSameTree, describeTree, type EntryFacts } from '../helpers/compare.js';
 import { archiveClosure, buildDeb, resolvedDeb, treeReader } from './deb-fixtures.js';
 
 const DPKG_TOOLS = ['dpkg', 'dpkg-deb', 'dpkg-query'];
@@ -99,7 +100,39 @@ t.test('the python3 closure from the archive, unpacked over the debootstrap base
   t.equal(verify.status, 0);
   const run = spawnSync('chroot', [out, '/usr/bin/python3', '-c', 'import json, ssl, sqlite3; print(json.dumps([1, 2]))'], { encoding: 'utf8' });
   t.equal(run.stdout, '[1, 2]\n', `python3 runs in the tree ${run.stderr}`);
+
+  // The whole tree against real dpkg unpacking the same .debs, in the same order, into a
+  // copy of the base (preinst scripts run chrooted; triggers are left pending).
+  const reference = join(work, 'dpkg-unpack');
+  execFileSync('cp', ['-a', base, reference]);
+  execFileSync('dpkg', [`--root=${reference}`, '--force-depends', '--no-triggers', '--force-unsafe-io', '--unpack', ...debs.map((d) => d.file)], { stdio: 'ignore', timeout: 300_000 });
+  const ours = unpackedFacts(out);
+  const theirs = unpackedFacts(reference);
+  const conffiles = [...theirs.keys()].filter((path) => path.endsWith('.dpkg-new'));
+  t.same(conffiles.sort(), ['etc/mime.types.dpkg-new', 'etc/netconfig.dpkg-new', 'etc/python3.11/sitecustomize.py.dpkg-new'], 'dpkg leaves the conffiles under .dpkg-new until they are configured');
+  for (const path of conffiles) {
+    const final = path.slice(0, -'.dpkg-new'.length);
+    theirs.set(final, { ...theirs.get(path)!, linkGroup: final });
+    theirs.delete(path);
+  }
+  // python3.11-minimal's preinst records the new runtime: a script's effect (not run here).
+  for (const path of ['var/lib/python', 'var/lib/python/python3.11_installed']) t.ok(theirs.delete(path), `${path}: made by a preinst`);
+  t.ok(theirs.size > 7000, `${theirs.size} entries`);
+  assertSameTree(t, theirs, ours, 'the tree dpkg --unpack makes');
 });
+
+/**
+ * Every entry of an unpacked root but the dpkg database and logs, without directory
+ * times: dpkg leaves a directory it writes into at the time of the write.
+ */
+function unpackedFacts(root: string): Map<string, EntryFacts> {
+  const facts = describeTree(root);
+  for (const [path, entry] of facts) {
+    if (path === 'var/lib/dpkg' || path.startsWith('var/lib/dpkg/') || path.startsWith('var/log/')) facts.delete(path);
+    else if (entry.type === 'dir') facts.set(path, { ...entry, mtime: 0 });
+  }
+  return facts;
+}
 
 /** A merged-/usr tree with an empty dpkg database. */
 function mergedUsrRoot(): DirInode {

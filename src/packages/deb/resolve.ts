@@ -31,7 +31,7 @@ export interface ResolveDebsOptions {
   readFile: BaseFiles['readFile'];
   /** One-line `deb URI SUITE COMPONENT...` forms; when given, they replace the base's sources. */
   sources?: readonly string[];
-  packages: readonly string[];
+  packages: readonly Requested[];
   arch: string;
   /** Where verified `.deb` files are kept, by digest (the blob cache layout). */
   cacheDir: string;
@@ -40,6 +40,12 @@ export interface ResolveDebsOptions {
   now?: Date;
   http?: HttpClient;
 }
+
+/**
+ * A package asked for: a name, or names tried in order, the first one the repositories
+ * (or the base) have being installed (`numpy`, else `python3-numpy`).
+ */
+export type Requested = string | readonly string[];
 
 /** A request or dependency chain is longer than this only in a hostile index. */
 const MAX_DEPTH = 500;
@@ -86,10 +92,10 @@ async function withClient<T>(options: { http?: HttpClient }, work: (http: HttpCl
   }
 }
 
-/** The packages to install for `requested` (names), new or upgraded, in install order. */
-export function resolve(universe: Universe, installed: ReadonlyMap<string, Pkg>, requested: readonly string[], arch: string): Pkg[] {
+/** The packages to install for `requested`, new or upgraded, in install order. */
+export function resolve(universe: Universe, installed: ReadonlyMap<string, Pkg>, requested: readonly Requested[], arch: string): Pkg[] {
   const resolver = new Resolver(universe, installed, arch);
-  for (const name of requested) resolver.request(name);
+  for (const names of requested) resolver.request(typeof names === 'string' ? [names] : names);
   return resolver.installOrder();
 }
 
@@ -114,15 +120,20 @@ class Resolver {
     for (const pkg of installed.values()) this.add(pkg);
   }
 
-  /** A requested name is installed, or upgraded to its candidate, as `apt-get install NAME` does. */
-  request(name: string): void {
-    const ref: PackageRef = { name };
+  /**
+   * The first of `names` the repositories or the base have is installed, or upgraded to its
+   * candidate, as `apt-get install NAME` does.
+   */
+  request(names: readonly string[]): void {
+    const known = (name: string) => this.candidatesFor({ name }).length > 0 || this.satisfier({ name }) !== undefined;
+    const ref: PackageRef = { name: names.find(known) ?? names[0]! };
     const candidate = this.candidatesFor(ref)[0];
     const present = this.satisfier(ref);
     if (present && (!candidate || present.name !== candidate.name || compareVersions(present.version, candidate.version) >= 0)) return;
     if (!candidate) {
-      const near = this.universe.nearest(name);
-      throw new InfraError('NOT_FOUND', `no package named "${name}" in the repositories${near.length ? ` (nearest: ${near.join(', ')})` : ''}; check the name`, { option: 'packages' });
+      const near = [...new Set(names.flatMap((name) => this.universe.nearest(name)))].slice(0, 3);
+      const named = names.map((name) => `"${name}"`).join(' or ');
+      throw new InfraError('NOT_FOUND', `no package named ${named} in the repositories${near.length ? ` (nearest: ${near.join(', ')})` : ''}; check the name`, { option: 'packages' });
     }
     const clash = this.clearClashes(candidate, []);
     if (clash) throw unsatisfiable([`${candidate.name} (${candidate.version})`], clash);
