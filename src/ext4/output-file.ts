@@ -1,15 +1,14 @@
 /**
- * The image file being written: a sparse file under a temporary name beside the target,
- * renamed into place only when complete. Writes to consecutive blocks are copied into one
- * reused buffer and issued as one large write (input chunks may be recycled by their
- * producer, and reused memory is cheap where fresh memory page-faults); blocks never
- * written stay holes.
+ * The image file being written: a sparse file under a temporary name beside the target
+ * (src/io/temp.ts), renamed into place only when complete. Writes to consecutive blocks
+ * are copied into one reused buffer and issued as one large write (input chunks may be
+ * recycled by their producer, and reused memory is cheap where fresh memory page-faults);
+ * blocks never written stay holes.
  */
 import { writeSync } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { InfraError } from '../errors.js';
+import { sweepStaleTemporaries, TemporaryFile } from '../io/temp.js';
 import { BLOCK_SIZE } from './format.js';
 
 const COMBINE_BYTES = 8 * 1024 * 1024;
@@ -18,21 +17,21 @@ export class OutputFile {
   private readonly buffer = Buffer.allocUnsafe(COMBINE_BYTES);
   private runStart = -1;
   private runBytes = 0;
-  private closed = false;
 
-  private constructor(
-    readonly finalPath: string,
-    readonly tempPath: string,
-    private readonly fd: FileHandle,
-  ) {}
+  private constructor(private readonly file: TemporaryFile) {}
 
+  /** Opens the temporary file, after removing those that dead processes of this host left beside it. */
   static async create(finalPath: string): Promise<OutputFile> {
-    const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
+    await sweepStaleTemporaries(dirname(finalPath));
     try {
-      return new OutputFile(finalPath, tempPath, await open(tempPath, 'wx', 0o644));
+      return new OutputFile(await TemporaryFile.create(finalPath));
     } catch (err) {
       throw diskError(err, dirname(finalPath));
     }
+  }
+
+  get finalPath(): string {
+    return this.file.finalPath;
   }
 
   /** Writes whole blocks starting at block `block`. `data.length` is a multiple of the block size. */
@@ -63,7 +62,7 @@ export class OutputFile {
   // per write costs more than the copy itself on a busy machine.
   private pwrite(data: Buffer, position: number): void {
     try {
-      for (let done = 0; done < data.length; ) done += writeSync(this.fd.fd, data, done, data.length - done, position + done);
+      for (let done = 0; done < data.length; ) done += writeSync(this.file.handle.fd, data, done, data.length - done, position + done);
     } catch (err) {
       throw diskError(err, dirname(this.finalPath));
     }
@@ -73,11 +72,9 @@ export class OutputFile {
   async commit(byteLength: number): Promise<void> {
     await this.flush();
     try {
-      await this.fd.truncate(byteLength);
-      await this.fd.sync();
-      await this.fd.close();
-      this.closed = true;
-      await rename(this.tempPath, this.finalPath);
+      await this.file.handle.truncate(byteLength);
+      await this.file.handle.sync();
+      await this.file.commit();
     } catch (err) {
       await this.discard();
       throw diskError(err, dirname(this.finalPath));
@@ -85,12 +82,8 @@ export class OutputFile {
   }
 
   /** Removes the temporary file; nothing is left at the target. */
-  async discard(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      await this.fd.close().catch(() => {});
-    }
-    await rm(this.tempPath, { force: true });
+  discard(): Promise<void> {
+    return this.file.discard();
   }
 }
 

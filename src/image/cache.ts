@@ -1,14 +1,14 @@
 /**
  * Blobs by digest on disk (`DIR/blobs/sha256/HEX`, the OCI layout's naming). Entries
- * appear atomically (written to `DIR/tmp/`, verified, renamed), so a crash never leaves a
- * partial blob under its digest; an entry whose size or digest is wrong is dropped on
- * lookup and fetched again (crane #1119: a damaged entry must not abort every pull).
+ * appear atomically (written to an exclusive temporary file in `DIR/tmp/` (src/io/temp.ts),
+ * verified, renamed), so a crash never leaves a partial blob under its digest; an entry
+ * whose size or digest is wrong is dropped on lookup and fetched again (crane #1119: a damaged entry must not abort every pull).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fsError } from '../io/fs-errors.js';
+import { sweepStaleTemporaries, TemporaryFile } from '../io/temp.js';
 import { digestHex } from './digest.js';
 import { fileRangeDigest } from './layer.js';
 import type { Descriptor } from './media.js';
@@ -19,6 +19,9 @@ export function defaultCacheDir(): string {
 }
 
 export class BlobCache {
+  /** Set once `tmp/` exists and was swept of dead processes' temporaries. */
+  private ready: Promise<void> | undefined;
+
   constructor(readonly root: string) {}
 
   path(digest: string): string {
@@ -36,25 +39,32 @@ export class BlobCache {
   }
 
   /**
-   * Stores a blob: `fill` writes the temporary file it is given and must throw unless the
-   * bytes are verified; only then does the entry appear under its digest.
+   * Stores a blob: `fill` writes the temporary file it is given (from offset 0) and must
+   * throw unless the bytes are verified; only then does the entry appear under its digest.
    */
-  async store(descriptor: Pick<Descriptor, 'digest'>, fill: (tempFile: string) => Promise<void>): Promise<string> {
+  async store(descriptor: Pick<Descriptor, 'digest'>, fill: (tempFile: FileHandle) => Promise<void>): Promise<string> {
     const tempDir = join(this.root, 'tmp');
     const finalPath = this.path(descriptor.digest);
+    let temp: TemporaryFile;
     try {
-      await mkdir(tempDir, { recursive: true });
-      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+      await (this.ready ??= this.prepare(tempDir));
+      temp = await TemporaryFile.create(finalPath, { dir: tempDir });
     } catch (err) {
+      this.ready = undefined;
       throw fsError(err, { path: this.root, what: 'the blob cache in', action: 'create', option: 'noCache', advice: { other: 'set INFRA_OPERATOR_CACHE_DIR to a writable directory or use {noCache}' } });
     }
-    const temp = join(tempDir, `${digestHex(descriptor.digest)}.${randomBytes(6).toString('hex')}`);
     try {
-      await fill(temp);
-      await rename(temp, finalPath);
+      await fill(temp.handle);
+      await temp.commit();
       return finalPath;
     } finally {
-      await rm(temp, { force: true });
+      await temp.discard();
     }
+  }
+
+  private async prepare(tempDir: string): Promise<void> {
+    await mkdir(tempDir, { recursive: true });
+    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    await sweepStaleTemporaries(tempDir);
   }
 }

@@ -5,11 +5,12 @@
  * is declared in sidecar-format.ts; docs/store.md describes both.
  */
 import { type Stats } from 'node:fs';
-import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rm, stat } from 'node:fs/promises';
 import { InfraError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { DIGEST_CHUNK_BYTES, chunkedDigestFile, digestFile } from '../io/digest.js';
 import { fsError } from '../io/fs-errors.js';
+import { writeFileReplacing } from '../io/temp.js';
 import { legacySidecarPathFor, sidecarPathFor } from './paths.js';
 import { MAX_SIDECAR_BYTES, checkSidecar, notASidecar, type Sidecar, type SidecarCheck, type SidecarV2 } from './sidecar-format.js';
 
@@ -92,12 +93,10 @@ export async function storeSidecar(rootfsPath: string, sidecar: Sidecar): Promis
   return path;
 }
 
-/** Writes `sidecar` to `path` through a temporary file. */
+/** Writes `sidecar` to `path` through an exclusive temporary file (src/io/temp.ts). */
 export async function writeSidecarFile(path: string, sidecar: Sidecar): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
   try {
-    await writeFile(temporary, `${JSON.stringify(sidecar, null, 2)}\n`);
-    await rename(temporary, path);
+    await writeFileReplacing(path, `${JSON.stringify(sidecar, null, 2)}\n`);
   } catch (err) {
     throw fsError(err, { path, action: 'write' });
   }

@@ -5,11 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir, totalmem } from 'node:os';
+import { access, open, readFile, readdir, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { InfraError } from '../errors.js';
 import type { ProgressEvent } from '../events.js';
+import { temporaryDirectory } from '../io/temp.js';
 import { ConsoleWatcher, JOB_LIMITS, checkJob, jobArchive, maxResultLine, newSecret } from '../guest/protocol.js';
 import type { JobResult, JobSpec } from '../guest/protocol.js';
 
@@ -193,7 +194,8 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
   }
   const accel = await chooseAccel(options.accel);
   options.signal?.throwIfAborted();
-  const work = await mkdtemp(join(tmpdir(), 'infra-op-run-'));
+  const workDir = await temporaryDirectory('infra-op-run-');
+  const work = workDir.path;
   try {
     const jobDisk = join(work, 'job.tar');
     const secret = newSecret();
@@ -206,7 +208,7 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
     const { signal, onEvent } = options;
     return await runQemu({ qemu: options.qemu ?? QEMU, args, work, accel, deadlines, watcher, consoleCopy: options.console, signal, onEvent });
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await workDir.remove();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { interruptibleCommand } from '../interrupt.js';
 import { fromDockerCommand } from './from-docker.js';
 import { createCommand } from './create.js';
 import { listCommand } from './list.js';
@@ -15,11 +16,12 @@ export const rootfsCommand: CommandModule = {
   describe: 'Create, list, upload and download rootfs images',
   builder: (y) =>
     y
-      .command(fromDockerCommand)
-      .command(createCommand)
+      // SIGINT and SIGTERM remove what the writing commands created (rootfs run stops its VM itself).
+      .command(interruptibleCommand(fromDockerCommand))
+      .command(interruptibleCommand(createCommand))
       .command(listCommand)
       .command(uploadCommand)
-      .command(downloadCommand)
+      .command(interruptibleCommand(downloadCommand))
       .command(inspectCommand)
       .command(runCommand)
       .demandCommand(1, `Name a rootfs command: ${ROOTFS_COMMANDS.join(', ')}`)

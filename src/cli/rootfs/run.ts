@@ -1,6 +1,6 @@
-import { constants } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
+import { interruptible } from '../interrupt.js';
 import { runJob } from '../../api/run.js';
 import { JOB_LIMITS, VM_LIMITS } from '../../vm/qemu.js';
 import type { AccelChoice, BootEvent, BootStage } from '../../vm/qemu.js';
@@ -53,58 +53,37 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('images-dir', { type: 'string', describe: 'Images directory (default: $INFRA_OPERATOR_IMAGES_DIR or /srv/firecracker/images)' }),
   handler: async (argv) => {
     const trace_id = traceId();
-    const interruption = interruptible();
     // The console copy is the boot's progress already; a status line would cut into it.
     const progress = argv.console ? undefined : bootProgress(process.stderr);
-    try {
-      const outcome = await runJob({
-        rootfs: argv.image,
-        imagesDir: argv['images-dir'],
-        kernel: argv.kernel,
-        initrd: argv.initrd,
-        accel: argv.accel,
-        persist: argv.persist,
-        memoryMb: argv.mem,
-        vcpus: argv.vcpus,
-        console: argv.console ? process.stderr : undefined,
-        job: { lang: argv.lang, code: argv.code, timeout: argv.timeout, maxOutput: argv['max-output'], user: argv.user },
-        signal: interruption.signal,
-        onEvent: progress?.event,
-      });
-      progress?.end();
+    const run = async (signal: AbortSignal) => {
+      let outcome: Awaited<ReturnType<typeof runJob>>;
+      try {
+        outcome = await runJob({
+          rootfs: argv.image,
+          imagesDir: argv['images-dir'],
+          kernel: argv.kernel,
+          initrd: argv.initrd,
+          accel: argv.accel,
+          persist: argv.persist,
+          memoryMb: argv.mem,
+          vcpus: argv.vcpus,
+          console: argv.console ? process.stderr : undefined,
+          job: { lang: argv.lang, code: argv.code, timeout: argv.timeout, maxOutput: argv['max-output'], user: argv.user },
+          signal,
+          onEvent: progress?.event,
+        });
+      } finally {
+        // Before any line that follows: the result, or why there is none.
+        progress?.end();
+      }
       process.stdout.write(`${JSON.stringify({ trace_id, ...outcome.result }, null, 2)}\n`);
       if (!outcome.poweredOff) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
       process.exitCode = outcome.result.status === 'success' ? EXIT.OK : EXIT.FAILED;
-    } catch (err) {
-      progress?.end();
-      const signal = interruption.received();
-      if (signal === undefined) throw err;
-      process.stderr.write(`Interrupted by ${signal}: the VM was stopped and its temporary files removed; no result.\n`);
-      process.exitCode = 128 + constants.signals[signal];
-    } finally {
-      interruption.release();
-    }
+    };
+    // SIGINT and SIGTERM abort the run (QEMU killed, files removed) instead of killing this process outright.
+    await interruptible(run, { windsDown: true, outcome: 'the VM was stopped and its temporary files removed; no result' });
   },
 };
-
-/** SIGINT and SIGTERM abort the run (QEMU killed, files removed) instead of killing this process outright. */
-function interruptible() {
-  const controller = new AbortController();
-  let received: 'SIGINT' | 'SIGTERM' | undefined;
-  const on = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    received ??= signal;
-    controller.abort(new Error(`interrupted by ${signal}`));
-  };
-  const handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
-  for (const [signal, handler] of Object.entries(handlers)) process.on(signal, handler);
-  return {
-    signal: controller.signal,
-    received: () => received,
-    release: () => {
-      for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
-    },
-  };
-}
 
 const STAGE_WORDS: Record<BootStage, string> = {
   booting: 'Booting the VM',

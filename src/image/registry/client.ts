@@ -2,7 +2,7 @@
  * One repository on one registry (distribution-spec "Pull"): `/v2/` ping and scheme
  * choice, manifests by tag or digest, blobs streamed to a file with Range resumption.
  */
-import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { escapeControls, InfraError } from '../../errors.js';
 import { DigestCounter } from '../../io/digest.js';
 import { sha256Digest } from '../digest.js';
@@ -197,43 +197,38 @@ export class RegistryClient {
   }
 
   /**
-   * Downloads a blob into `file`, hashing as bytes arrive; an interrupted or short body is
-   * resumed with `Range` (skopeo's body_reader does the same). Throws INTEGRITY unless
+   * Downloads a blob into `handle` (open for writing, empty), hashing as bytes arrive; an
+   * interrupted or short body is resumed with `Range` (skopeo's body_reader does the same). Throws INTEGRITY unless
    * size and digest match the descriptor. `signal` stops it (another download failed).
    * Call it inside `inTransferSlot`.
    */
-  async downloadBlob(descriptor: Descriptor, file: string, onBytes: (received: number) => void, signal?: AbortSignal): Promise<void> {
+  async downloadBlob(descriptor: Descriptor, handle: FileHandle, onBytes: (received: number) => void, signal?: AbortSignal): Promise<void> {
     const what = `blob ${descriptor.digest}`;
     const scope = { what: `${this.name}: ${what}`, host: this.host, expectedBytes: descriptor.size, ...(signal ? { signal } : {}) };
-    const handle = await open(file, 'w');
     let counter = new DigestCounter();
-    try {
-      await withRetries(scope, this.http.retry, async (signal) => {
-        signal.throwIfAborted();
-        const resumeAt = counter.bytes;
-        if (resumeAt === descriptor.size) return;
-        const range: Record<string, string> = resumeAt > 0 ? { range: `bytes=${resumeAt}-` } : {};
-        const res = await this.call(`/v2/${this.ref.repository}/blobs/${descriptor.digest}`, range, signal);
-        if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
-        if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
-          // The server ignored the Range: start over.
-          counter = new DigestCounter();
-          await handle.truncate(0);
+    await withRetries(scope, this.http.retry, async (signal) => {
+      signal.throwIfAborted();
+      const resumeAt = counter.bytes;
+      if (resumeAt === descriptor.size) return;
+      const range: Record<string, string> = resumeAt > 0 ? { range: `bytes=${resumeAt}-` } : {};
+      const res = await this.call(`/v2/${this.ref.repository}/blobs/${descriptor.digest}`, range, signal);
+      if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
+      if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
+        // The server ignored the Range: start over.
+        counter = new DigestCounter();
+        await handle.truncate(0);
+      }
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (counter.bytes + chunk.length > descriptor.size) {
+          res.body.destroy();
+          throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
         }
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (counter.bytes + chunk.length > descriptor.size) {
-            res.body.destroy();
-            throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
-          }
-          await handle.write(chunk, 0, chunk.length, counter.bytes);
-          counter.update(chunk);
-          onBytes(counter.bytes);
-        }
-        if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
-      });
-    } finally {
-      await handle.close();
-    }
+        await handle.write(chunk, 0, chunk.length, counter.bytes);
+        counter.update(chunk);
+        onBytes(counter.bytes);
+      }
+      if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
+    });
     const digest = counter.digest();
     if (digest !== descriptor.digest) {
       throw new InfraError('INTEGRITY', `${this.name}: ${what} arrived with digest ${digest}; it was corrupted in transit or on the registry. Try again`);

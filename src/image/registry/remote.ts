@@ -3,10 +3,9 @@
  * layer into the blob cache (in parallel, bounded per host) so the layers can be read,
  * and re-read, from disk.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { InfraError } from '../../errors.js';
+import { temporaryDirectory } from '../../io/temp.js';
 import { assertLayerType, imageFrom, resolveManifest, type ReadDocument } from '../assemble.js';
 import { BlobCache, defaultCacheDir } from '../cache.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_DOCUMENT_SIZE, type Descriptor } from '../media.js';
@@ -34,10 +33,10 @@ export async function openRegistryImage(ref: DockerReference, wanted: Platform, 
     insecureRegistries: options.insecureRegistries ?? [],
     credentials: () => (credentials ??= resolveCredentials(ref.registry, ref.repository, options)),
   });
-  const tempDir = options.noCache ? await mkdtemp(join(tmpdir(), 'infra-operator-blobs-')) : undefined;
-  const cache = new BlobCache(tempDir ?? options.cacheDir ?? defaultCacheDir());
+  const tempDir = options.noCache ? await temporaryDirectory('infra-operator-blobs-') : undefined;
+  const cache = new BlobCache(tempDir?.path ?? options.cacheDir ?? defaultCacheDir());
   const release = async () => {
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await tempDir?.remove();
   };
   try {
     const top = await client.manifest(ref.digest ?? ref.tag!);

@@ -4,8 +4,7 @@
  * signed Release or Packages index declares, and checked against its SHA256 before use;
  * `.deb` files land in the blob cache under their digest (src/image/cache.ts).
  */
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { InfraError } from '../../errors.js';
 import { BlobCache } from '../../image/cache.js';
 import { sha256Digest, verified } from '../../image/digest.js';
@@ -97,10 +96,16 @@ export async function downloadDebs(http: HttpClient, cacheDir: string, downloads
   return results;
 }
 
-async function fetchToFile(http: HttpClient, url: string, file: string, expected: Expected, what: string): Promise<void> {
+/** Fetches into `file` (the cache's temporary file, left open for the cache to commit). */
+async function fetchToFile(http: HttpClient, url: string, file: FileHandle, expected: Expected, what: string): Promise<void> {
   const scope = { what: `fetching ${what} (${url})`, host: new URL(url).host, expectedBytes: expected.size };
   await withRetries(scope, http.retry, async (signal) => {
     const res = await get(http, url, what, signal);
-    await pipeline(verified(res.body as AsyncIterable<Buffer>, expected, what), createWriteStream(file));
+    await file.truncate(0);
+    let position = 0;
+    for await (const chunk of verified(res.body as AsyncIterable<Buffer>, expected, what)) {
+      for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done, chunk.length - done, position + done)).bytesWritten;
+      position += chunk.length;
+    }
   });
 }

@@ -5,8 +5,8 @@
  * target. The sidecar object is validated before anything is fetched: it comes from the
  * bucket, which this tool does not control.
  */
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { InfraError } from '../../errors.js';
 import { fsError, type FsErrorContext } from '../../io/fs-errors.js';
@@ -24,6 +24,7 @@ import {
 } from '../sidecar.js';
 import { MAX_SIDECAR_BYTES } from '../sidecar-format.js';
 import type { TransferEvent } from '../../events.js';
+import { sweepStaleTemporaries, TemporaryFile } from '../../io/temp.js';
 import type { S3Connection } from './client.js';
 import { s3Error, type S3ErrorContext } from './errors.js';
 import { rootfsKey, legacySidecarKey, sidecarKey, type BucketLocation } from './location.js';
@@ -79,10 +80,10 @@ export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResu
   const expected = expectedDigest(object, sidecar);
   if (!expected) req.onEvent?.({ type: 'warning', text: `s3://${req.location.bucket}/${key} has no digest metadata and no sidecar: the download cannot be verified.` });
 
-  const temporary = join(dirname(req.outputPath), `.${basename(req.outputPath)}.partial-${process.pid}`);
+  const temporary = await createTemporary(req.outputPath);
   try {
     await fetchSparse(req, key, object, temporary, ctx);
-    const actual = expected ? await computeDigest(temporary, expected.digest.kind) : undefined;
+    const actual = expected ? await computeDigest(temporary.path, expected.digest.kind) : undefined;
     if (expected && actual?.hex !== expected.digest.hex) {
       throw new InfraError(
         'INTEGRITY',
@@ -100,7 +101,22 @@ export async function downloadRootfs(req: DownloadRequest): Promise<DownloadResu
       ...(sidecarPath ? { sidecarPath } : {}),
     };
   } finally {
-    await rm(temporary, { force: true });
+    await temporary.discard();
+  }
+}
+
+/**
+ * The download's exclusive temporary file beside `target` (src/io/temp.ts), after removing
+ * those that dead processes of this host left there.
+ */
+async function createTemporary(target: string): Promise<TemporaryFile> {
+  try {
+    // The images directory may not exist yet on a fresh host.
+    await mkdir(dirname(target), { recursive: true });
+    await sweepStaleTemporaries(dirname(target));
+    return await TemporaryFile.create(target);
+  } catch (err) {
+    throw fsError(err, { path: dirname(target), what: 'the download in', action: 'create', advice: WRITE_ADVICE });
   }
 }
 
@@ -167,15 +183,8 @@ function expectedDigest(object: RemoteObject, sidecar: Sidecar | undefined): { d
 }
 
 /** Fetches all parts, CONCURRENCY at a time, into a sparse file of the object's size. */
-async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObject, path: string, ctx: S3ErrorContext): Promise<void> {
-  let fh: FileHandle;
-  try {
-    // The images directory may not exist yet on a fresh host.
-    await mkdir(dirname(path), { recursive: true });
-    fh = await open(path, 'w');
-  } catch (err) {
-    throw fsError(err, { path, action: 'create', advice: WRITE_ADVICE });
-  }
+async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObject, file: TemporaryFile, ctx: S3ErrorContext): Promise<void> {
+  const fh = file.handle;
   try {
     await fh.truncate(object.size);
     let done = 0;
@@ -194,10 +203,10 @@ async function fetchSparse(req: DownloadRequest, key: string, object: RemoteObje
     await fh.sync();
   } catch (err) {
     if (err instanceof InfraError) throw err;
-    if (isLocalFileError(err)) throw fsError(err, { path, action: 'write', advice: WRITE_ADVICE });
+    if (isLocalFileError(err)) throw fsError(err, { path: file.path, action: 'write', advice: WRITE_ADVICE });
     throw s3Error(err, ctx);
   } finally {
-    await fh.close();
+    await file.close();
   }
 }
 
@@ -286,11 +295,11 @@ function isLocalFileError(err: unknown): boolean {
   return syscall === 'write' || syscall === 'ftruncate' || syscall === 'fsync';
 }
 
-async function renameInto(temporary: string, target: string): Promise<void> {
+async function renameInto(temporary: TemporaryFile, target: string): Promise<void> {
   try {
     const st = await stat(target).catch(() => undefined);
     if (st?.isDirectory()) throw new InfraError('USAGE', `${target} is a directory.`, { option: 'output', path: target, hint: 'pass a file path to {output}' });
-    await rename(temporary, target);
+    await temporary.commit();
   } catch (err) {
     if (err instanceof InfraError) throw err;
     throw fsError(err, { path: target, what: 'the download to', action: 'move', advice: WRITE_ADVICE });
