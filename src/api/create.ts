@@ -27,6 +27,7 @@ import { hostnameFor } from '../boot/files.js';
 import type { SidecarV2 } from '../store/sidecar.js';
 import { bombBudget, countingSink, outputPath, recordSidecar } from './build.js';
 import { preflight } from './preflight.js';
+import { DEFAULT_CREATE_SIZE_MB } from './defaults.js';
 
 /** What the repository side is asked for. */
 export interface DebRequest {
@@ -78,7 +79,6 @@ export interface CreateResult {
 export const CREATE_STEPS = ['pull', 'repositories', 'resolve', 'fetch', 'unpack', 'configure', 'boot', 'write'] as const;
 export type CreateStep = (typeof CREATE_STEPS)[number];
 export type CreateEvent = ProgressEvent<CreateStep>;
-export const DEFAULT_SIZE_MB = 1024;
 
 /** Short base names: the Debian-family images they mean. */
 const BASE_ALIASES: Readonly<Record<string, string>> = { debian: 'debian:bookworm-slim', ubuntu: 'ubuntu:24.04' };
@@ -87,7 +87,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const emit = options.onEvent ?? (() => {});
   const packages = languagePackages(options.lang);
   const reference = baseReference(options.base ?? 'alpine');
-  const size = parseRootfsSize(options.size ?? DEFAULT_SIZE_MB);
+  const size = parseRootfsSize(options.size ?? DEFAULT_CREATE_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
   await preflight({
     ...options,

@@ -7,7 +7,8 @@
  */
 import { writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { InfraError } from '../errors.js';
+import type { InfraError } from '../errors.js';
+import { fsError, type FsErrorContext } from '../io/fs-errors.js';
 import { sweepStaleTemporaries, TemporaryFile } from '../io/temp.js';
 import { BLOCK_SIZE } from './format.js';
 
@@ -87,17 +88,13 @@ export class OutputFile {
   }
 }
 
-export function diskError(err: unknown, dir: string): InfraError {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  const facts = { cause: err, path: dir, option: 'output' };
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new InfraError('DISK', `Cannot write to ${dir} (${code}).`, { ...facts, hint: 'run with sudo, choose another place with {output}, or set INFRA_OPERATOR_IMAGES_DIR' });
-  }
-  if (code === 'ENOSPC') {
-    return new InfraError('DISK', `No space left on the device holding ${dir}.`, { ...facts, hint: `free some space (df -h ${dir}) or write elsewhere with {output}` });
-  }
-  if (code === 'ENOENT') {
-    return new InfraError('DISK', `Directory ${dir} does not exist.`, { ...facts, hint: 'create it, or choose another place with {output} or INFRA_OPERATOR_IMAGES_DIR' });
-  }
-  return new InfraError('DISK', `Writing the image in ${dir} failed: ${(err as Error).message}`, facts);
+/** What to do when the image cannot be written where it goes. */
+const WRITE_ADVICE: FsErrorContext['advice'] = {
+  denied: 'run with sudo, choose another place with {output}, or set INFRA_OPERATOR_IMAGES_DIR',
+  full: 'free some space there or write elsewhere with {output}',
+  other: 'choose another place with {output} or INFRA_OPERATOR_IMAGES_DIR',
+};
+
+function diskError(err: unknown, dir: string): InfraError {
+  return fsError(err, { path: dir, action: 'write', what: 'the image in', advice: WRITE_ADVICE, option: 'output' });
 }

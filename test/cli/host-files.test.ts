@@ -90,12 +90,12 @@ async function plantStale(dir: string, base: string): Promise<{ dead: string; ke
   return { dead, kept };
 }
 
-t.test('from-docker: symlinks at the old sidecar names and at the final paths are replaced, never followed; a dead run\'s temporary is swept', async (t) => {
+t.test('from-docker: symlinks at the old temporary names and at the image path are replaced, never followed; one at the sidecar path is refused; a dead run\'s temporary is swept', async (t) => {
   const out = tempDir(t);
   const image = join(out, 'rootfs-x.ext4');
   const sidecar = sidecarPathFor(image);
   const pids = upcomingPids();
-  const attack = plant(t, [image, sidecar, ...pids.map((pid) => `${sidecar}.tmp-${pid}`)]);
+  const attack = plant(t, [image, ...pids.map((pid) => `${sidecar}.tmp-${pid}`)]);
   const stale = await plantStale(out, basename(image));
 
   const child = spawnCli(['rootfs', 'from-docker', '-n', 'x', '-i', `tar:${ALPINE_X86}`, '-s', '64', '-o', image, '--init', 'none', '--guest-runner', 'none']);
@@ -109,6 +109,16 @@ t.test('from-docker: symlinks at the old sidecar names and at the final paths ar
   t.ok(lstatSync(`${sidecar}.tmp-${child.pid}`).isSymbolicLink(), 'the symlink at the old name is left alone');
   t.same(temporariesIn(out).sort(), stale.kept.filter((n) => parseTemporaryName(n)).sort(), 'the dead process\'s temporary is gone; the live one and another host\'s stay');
   t.ok(readdirSync(out).includes(stale.kept[2]!), 'a name not of our pattern stays');
+
+  // A symlink where the sidecar goes is not a sidecar of ours: refused before any work.
+  const other = tempDir(t);
+  const otherImage = join(other, 'rootfs-x.ext4');
+  const link = plant(t, [sidecarPathFor(otherImage)]);
+  const refused = await exited(spawnCli(['rootfs', 'from-docker', '-n', 'x', '-i', `tar:${ALPINE_X86}`, '-s', '64', '-o', otherImage, '--init', 'none', '--guest-runner', 'none']));
+  t.equal(refused.code, 1, refused.stderr);
+  t.match(refused.stderr, /is in the way of the image's sidecar and is not an infra\.operator sidecar/);
+  link.check();
+  t.same(readdirSync(other), [basename(sidecarPathFor(otherImage))], 'nothing written beside it');
 });
 
 t.test('SIGINT while a registry trickles a blob: exit 130, the partial blob and nothing else left; the next pull sweeps a dead run\'s blob', async (t) => {
@@ -196,12 +206,12 @@ t.test('download', async (t) => {
   const up = cli(['rootfs', 'upload', '--lang', 'big', '--images-dir', images, '--bucket', `s3://${BUCKET}`], { env: server.env });
   t.equal(up.status, 0, up.stderr);
 
-  t.test('symlinks at the old .partial-PID names and at the final paths are replaced, never followed; a dead run\'s temporary is swept', async (t) => {
+  t.test('symlinks at the old .partial-PID names and at the image path are replaced, never followed; a dead run\'s temporary is swept', async (t) => {
     const out = tempDir(t);
     const target = join(out, 'rootfs-big.ext4');
     const sidecar = sidecarPathFor(target);
     const pids = upcomingPids();
-    const attack = plant(t, [target, sidecar, ...pids.map((pid) => join(out, `.rootfs-big.ext4.partial-${pid}`)), ...pids.map((pid) => `${sidecar}.tmp-${pid}`)]);
+    const attack = plant(t, [target, ...pids.map((pid) => join(out, `.rootfs-big.ext4.partial-${pid}`)), ...pids.map((pid) => `${sidecar}.tmp-${pid}`)]);
     const stale = await plantStale(out, 'rootfs-big.ext4');
     const child = spawnCli(['rootfs', 'download', '--lang', 'big', '--bucket', `s3://${BUCKET}`, '--output', target], { env: server.env });
     const r = await exited(child);

@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { createRootfs, CREATE_STEPS, DEFAULT_SIZE_MB, type CreateResult, type CreateStep } from '../../api/create.js';
+import type { CreateResult, CreateStep } from '../../api/create.js';
+import { DEFAULT_CREATE_SIZE_MB } from '../../api/defaults.js';
 import type { StepFacts } from '../../events.js';
 import type { RootfsSize } from '../../ext4/size.js';
 import { escapeControls } from '../escape.js';
@@ -37,7 +38,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('repository', { type: 'string', array: true, describe: "Package repository 'deb URL SUITE COMPONENTS' (repeatable; default: the base's apt sources)" })
       .option('output', { alias: 'o', type: 'string', describe: 'Output path (default <images dir>/rootfs-{lang}.ext4)' })
       .option('images-dir', { type: 'string', describe: 'Images directory (env INFRA_OPERATOR_IMAGES_DIR; default /srv/firecracker/images)' })
-      .option('size', { alias: 's', type: 'string', default: String(DEFAULT_SIZE_MB), describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
+      .option('size', { alias: 's', type: 'string', default: String(DEFAULT_CREATE_SIZE_MB), describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
       .option('platform', { type: 'string', describe: 'Platform of the base image (default linux/amd64)' })
       .option('uuid', { type: 'string', describe: 'Filesystem UUID (default: derived from the content)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only errors' })
@@ -47,6 +48,8 @@ export const createCommand: CommandModule<object, CreateArgs> = {
     const size = parseRootfsSize(args.size);
     const packages = (args.packages ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
     const header = [`Creating rootfs for ${args.lang} from packages...`, `  Base: ${escapeControls(args.base)}`, `  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`];
+    // Loaded on use: --help and --version need none of the package installer.
+    const { createRootfs, CREATE_STEPS } = await import('../../api/create.js');
     const view = progressView<CreateStep>(out, { header, steps: CREATE_STEPS, stepLine: (step, facts) => stepLine(step, facts, size), quiet: args.quiet });
     const result = await createRootfs({
       lang: args.lang,

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { buildRootfs, BUILD_STEPS, type BuildResult, type BuildStep } from '../../api/build.js';
+import type { BuildResult, BuildStep } from '../../api/build.js';
 import type { InitChoice } from '../../boot/bootable.js';
 import { type RootfsSize, parseRootfsSize } from '../../ext4/size.js';
 import { assertRootfsName } from '../../store/paths.js';
@@ -56,6 +56,8 @@ export const fromDockerCommand: CommandModule<object, FromDockerArgs> = {
     const size = parseRootfsSize(args.size);
     const image = escapeControls(args.image);
     const header = [`Creating rootfs for ${args.name} from Docker image...`, `  Docker Image: ${image}`, `  Size: ${size === 'auto' ? 'auto' : `${size} MB`}`];
+    // Loaded on use: --help and --version need none of the builder.
+    const { buildRootfs, BUILD_STEPS } = await import('../../api/build.js');
     const view = progressView<BuildStep>(out, { header, steps: BUILD_STEPS, stepLine: (step) => stepLine(step, image, size), quiet: args.quiet });
     const result = await buildRootfs({
       name: args.name,

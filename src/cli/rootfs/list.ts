@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { listLocalRootfs, type LocalRootfs } from '../../store/local.js';
-import { sidecarDescribes, type Sidecar } from '../../store/sidecar.js';
+import type { LocalRootfs } from '../../store/local.js';
+import type { Sidecar } from '../../store/sidecar.js';
 import { resolveImagesDir } from '../../store/paths.js';
 import type { RemoteRootfs } from '../../store/s3/list.js';
 import { DEFAULT_BUCKET_URL, parseBucketUrl } from '../../store/s3/location.js';
@@ -40,10 +40,15 @@ export const listCommand: CommandModule<object, ListArgs> = {
   },
 };
 
-/** A local image and, when the file is not a whole ext4 image, why (ext4/reader.ts imageProblem). */
-type CheckedImage = LocalRootfs & { problem?: string };
+/**
+ * A local image; when the file is not a whole ext4 image, why (ext4/reader.ts imageProblem);
+ * whether its sidecar describes the file as it is.
+ */
+type CheckedImage = LocalRootfs & { problem?: string; sidecarCurrent: boolean };
 
 async function localListing(argv: ListArgs): Promise<{ table: string; notes: string[] }> {
+  // Loaded on use: --help and --version need none of the store (nor its schemas).
+  const { listLocalRootfs } = await import('../../store/local.js');
   const images = await checkImages(await listLocalRootfs(resolveImagesDir({ imagesDir: argv['images-dir'] })));
   for (const image of images) {
     if (image.sidecarProblem) process.stderr.write(`Warning: ${escapeControls(image.sidecarProblem)}\n`);
@@ -58,21 +63,22 @@ async function localListing(argv: ListArgs): Promise<{ table: string; notes: str
 }
 
 async function checkImages(images: LocalRootfs[]): Promise<CheckedImage[]> {
-  if (images.length === 0) return images;
+  if (images.length === 0) return [];
   // Loaded only when there is an image to check (it brings libext2fs).
   const { imageProblem } = await import('../../ext4/reader.js');
+  const { sidecarDescribes } = await import('../../store/sidecar.js');
   const checked: CheckedImage[] = [];
   // One at a time: a directory may hold many files, and each check opens one.
   for (const image of images) {
     const problem = await imageProblem(image.path, image.size);
-    checked.push(problem === undefined ? image : { ...image, problem });
+    const sidecarCurrent = image.sidecar !== undefined && sidecarDescribes(image.sidecar, image);
+    checked.push({ ...image, sidecarCurrent, ...(problem === undefined ? {} : { problem }) });
   }
   return checked;
 }
 
 function localJson(image: CheckedImage): Record<string, unknown> {
   const s = image.sidecar;
-  const current = s !== undefined && sidecarDescribes(s, image);
   return {
     name: image.name,
     path: image.path,
@@ -87,7 +93,7 @@ function localJson(image: CheckedImage): Record<string, unknown> {
           builtAt: s.builtAt,
           toolVersion: s.toolVersion,
           // A sidecar written for another state of the file says nothing about this one's digest.
-          ...(current ? sidecarDigestJson(s) : { sidecarStale: true }),
+          ...(image.sidecarCurrent ? sidecarDigestJson(s) : { sidecarStale: true }),
         }
       : {}),
   };

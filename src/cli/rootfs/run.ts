@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
 import { interruptible } from '../interrupt.js';
-import { runJob } from '../../api/run.js';
+import type { RunResult } from '../../api/run.js';
 import { JOB_LIMITS, VM_LIMITS } from '../../vm/qemu.js';
 import type { AccelChoice, BootEvent, BootStage } from '../../vm/qemu.js';
 
@@ -56,7 +56,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // The console copy is the boot's progress already; a status line would cut into it.
     const progress = argv.console ? undefined : bootProgress(process.stderr);
     const run = async (signal: AbortSignal) => {
-      let outcome: Awaited<ReturnType<typeof runJob>>;
+      let outcome: RunResult;
+      // Loaded on use: --help and --version need none of the VM's code.
+      const { runJob } = await import('../../api/run.js');
       try {
         outcome = await runJob({
           rootfs: argv.image,

@@ -1,0 +1,7 @@
+/**
+ * Defaults the CLI shows in its help, kept apart from the commands' code so that `--help`
+ * and `--version` load none of it.
+ */
+
+/** `rootfs create --size`, in MiB: the spec's default. */
+export const DEFAULT_CREATE_SIZE_MB = 1024;
