@@ -21,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitProcess(false)
     // Throwing (rather than returning) keeps yargs from running the handler anyway.
     .fail((msg, err) => {
-      if (err) throw err;
+      // yargs re-throws a coerce function's error as a YError, keeping only its message: a usage error.
+      if (err) throw err.name === 'YError' ? new InfraError('USAGE', err.message) : err;
       throw new InfraError('USAGE', `${msg}\nRun '${['infra.operator', ...knownCommand(argv), '--help'].join(' ')}' for usage.`);
     });
   try {

@@ -58,6 +58,9 @@ t.test('timeouts past the maximum and bad output limits or users are refused bef
     [['--max-output', '-1'], /output limit must be a whole number of bytes from 0 to 16777216, not -1: set --max-output within/],
     [['--max-output', '20000000'], /--max-output/],
     [['--user', 'a b'], /user must be a name or uid.*: e\.g\. --user nobody/],
+    [['--timeout', 'abc'], /^Error: --timeout takes a whole number, not 'abc'\.$/m],
+    [['--mem', '1.5'], /^Error: --mem takes a whole number, not '1\.5'\.$/m],
+    [['--vcpus', '2\x1b[31m'], /^Error: --vcpus takes a whole number, not '2\\x1b\[31m'\.$/m],
   ];
   for (const [flags, message] of cases) {
     const run = await runCli(['rootfs', 'run', 'ghost', '--code', 'true', ...flags], { timeoutMs: 30_000, env });

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
 import { interruptible } from '../interrupt.js';
+import { wholeNumber } from '../numbers.js';
 import type { RunResult } from '../../api/run.js';
 import { JOB_LIMITS, VM_LIMITS } from '../../vm/qemu.js';
 import type { AccelChoice, BootEvent, BootStage } from '../../vm/qemu.js';
@@ -39,14 +40,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('lang', { alias: 'l', type: 'string', default: 'sh', describe: 'Language (sh, python, node, go, …; see docs/guest-runner.md)' })
       .option('kernel', { type: 'string', describe: 'Kernel image (default: the newest /boot/vmlinuz-*)' })
       .option('initrd', { type: 'string', describe: 'Initrd (default: the one made for the default kernel)' })
-      .option('timeout', { type: 'number', default: JOB_LIMITS.defaultTimeout, describe: `Seconds the program may run (at most ${JOB_LIMITS.maxTimeout})` })
+      .option('timeout', { type: 'string', coerce: wholeNumber('timeout'), default: JOB_LIMITS.defaultTimeout, describe: `Seconds the program may run (at most ${JOB_LIMITS.maxTimeout})` })
       .option('max-output', {
-        type: 'number',
+        type: 'string',
+        coerce: wholeNumber('max-output'),
         describe: `Bytes kept of stdout and of stderr each; more sets "truncated": true (default ${JOB_LIMITS.defaultMaxOutput}, at most ${JOB_LIMITS.maxMaxOutput})`,
       })
       .option('user', { type: 'string', describe: "Run the job as this user (name, uid, name:group, uid:gid) instead of the image's USER" })
-      .option('mem', { type: 'number', default: VM_LIMITS.defaultMemoryMb, describe: `Guest memory in MiB (${VM_LIMITS.minMemoryMb} to ${VM_LIMITS.maxMemoryMb}, at most this host's)` })
-      .option('vcpus', { type: 'number', default: VM_LIMITS.defaultVcpus, describe: `Guest vCPUs (1 to ${VM_LIMITS.maxVcpus})` })
+      .option('mem', { type: 'string', coerce: wholeNumber('mem'), default: VM_LIMITS.defaultMemoryMb, describe: `Guest memory in MiB (${VM_LIMITS.minMemoryMb} to ${VM_LIMITS.maxMemoryMb}, at most this host's)` })
+      .option('vcpus', { type: 'string', coerce: wholeNumber('vcpus'), default: VM_LIMITS.defaultVcpus, describe: `Guest vCPUs (1 to ${VM_LIMITS.maxVcpus})` })
       .option('accel', { choices: ['auto', 'kvm', 'tcg'] as const, default: 'auto' as AccelChoice, describe: 'QEMU accelerator' })
       .option('persist', { type: 'boolean', default: false, describe: 'Keep the guest\'s writes in the image (default: discarded)' })
       .option('console', { type: 'boolean', default: false, describe: 'Copy the guest console to stderr' })
