@@ -14,18 +14,21 @@ import { defaultCacheDir } from '../image/cache.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image } from '../image/types.js';
 import { flatten } from '../layers/flatten.js';
-import { DpkgDatabase } from '../packages/deb/dpkg-db.js';
+import { checkConfigureMode, configureStatically, CONFIGURE_FILES_READ, unconfiguredNote, type ConfigureMode, type ConfigureReport } from '../packages/configure/configure.js';
+import { DpkgDatabase, type UnpackedDeb } from '../packages/deb/dpkg-db.js';
 import { fallbackPackage, languagePackages } from '../packages/deb/languages.js';
 import { resolveDebs } from '../packages/deb/resolve.js';
 import type { ResolvedDeb } from '../packages/deb/types.js';
 import { DebInstaller } from '../packages/deb/unpack.js';
-import { RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
+import { BASE_FILES_READ, RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
 import { TreeEditor } from '../tree/edit.js';
 import { inventedTime, type DirInode } from '../tree/tree.js';
 import { makeBootable, type BootReport } from '../boot/bootable.js';
 import { hostnameFor } from '../boot/files.js';
 import type { Sidecar } from '../store/sidecar.js';
 import { bombBudget, checkFreeSpace, countingSink, outputPath, recordSidecar } from './build.js';
+
+export { CONFIGURE_MODES, type ConfigureMode } from '../packages/configure/configure.js';
 
 /** What the repository side is asked for. */
 export interface DebRequest {
@@ -55,6 +58,8 @@ export interface CreateOptions extends OpenImageOptions {
   output?: string;
   imagesDir?: string;
   uuid?: string;
+  /** How maintainer scripts' effects are made (default auto; only static is built). */
+  configure?: ConfigureMode;
   /** Where downloaded .debs are kept (default `<blob cache>/debs`). */
   cacheDir?: string;
   /** The one progress channel: each of CREATE_STEPS as it starts, bytes pulled, the size chosen, warnings. */
@@ -71,6 +76,8 @@ export interface CreateResult {
   summary: Ext4Summary;
   sidecar: Sidecar;
   boot: BootReport;
+  /** Which packages the static configuration completed, and which stay unpacked. */
+  configured: ConfigureReport;
 }
 
 /** The steps of `rootfs create`, in order; the CLI words them. */
@@ -88,6 +95,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const reference = baseReference(options.base ?? 'alpine');
   const size = parseRootfsSize(options.size ?? DEFAULT_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
+  const { notes } = checkConfigureMode(options.configure ?? 'auto');
   emit({ type: 'step', step: 'pull', facts: { reference } });
   const base = await openImage(reference, { ...options, onProgress: (layer, bytes, total) => emit({ type: 'pull', layer, bytes, total }) });
   try {
@@ -101,7 +109,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       ...(options.uuid ? { uuid: options.uuid } : {}),
     });
     try {
-      const retained = new RetainedFiles();
+      const retained = new RetainedFiles([...BASE_FILES_READ, ...CONFIGURE_FILES_READ]);
       const sink = retained.sink(countingSink(writer, () => {}));
       const { root } = await flatten(base, sink, { ...(await bombBudget(path, size, options.env)), time, maxLinks: EXT4_LINK_MAX, members: (m) => retained.members(m) });
       const readFile = retained.reader(root);
@@ -117,10 +125,14 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       });
       emit({ type: 'step', step: 'unpack', facts: { packages: debs.length } });
       const db = DpkgDatabase.read(readFile);
-      const installer = new DebInstaller(root, sink, db);
-      for (const deb of debs) await installer.install(deb);
+      const installer = new DebInstaller(root, sink, db, (members) => retained.members(members));
+      const unpacked: UnpackedDeb[] = [];
+      for (const deb of debs) unpacked.push(await installer.install(deb));
       emit({ type: 'step', step: 'configure' });
-      await db.write(new TreeEditor(root, sink, time));
+      const editor = new TreeEditor(root, sink, time);
+      const configured = await configureStatically({ editor, readFile, db, packages: unpacked, arch: 'amd64' });
+      for (const text of [...notes, unconfiguredNote(configured) ?? []].flat()) emit({ type: 'warning', text });
+      await db.write(editor);
       emit({ type: 'step', step: 'boot' });
       const boot = await makeBootable(root, writer, {
         init: 'auto',
@@ -135,7 +147,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       emit({ type: 'size', bytes: summary.sizeBytes, auto: size === 'auto' });
       const sidecar = await recordSidecar(path, options.lang, base, summary);
       const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
-      return { path, base, packages: installed, summary, sidecar, boot };
+      return { path, base, packages: installed, summary, sidecar, boot, configured };
     } catch (err) {
       await writer.abort();
       throw err;

@@ -1,0 +1,181 @@
+/**
+ * The static configuration of freshly unpacked packages (`rootfs create --configure
+ * static`): what `dpkg --configure` would do, done in TypeScript on the tree, without
+ * running anything. Each package's postinst is followed (`postinst configure`, fresh
+ * install) by shell-run.ts with the commands of commands.ts, ucf.ts and php.ts and
+ * update-alternatives (alternatives.ts) handled; ca-certificates is configured as a whole
+ * (ca-certificates.ts). A package whose script ran only handled commands, or that has no
+ * postinst, is marked `install ok installed`; the others stay `unpacked`, with the
+ * commands that were not done, for the caller to report. The effects of handled commands
+ * are made also for packages that stay unpacked (java's links, without its keystore).
+ */
+import { InfraError } from '../../errors.js';
+import { fieldValue, type DpkgDatabase, type UnpackedDeb } from '../deb/dpkg-db.js';
+import type { ReadTreeFile } from '../retained.js';
+import type { TreeEditor } from '../../tree/edit.js';
+import { Alternatives } from './alternatives.js';
+import { CA_CERTIFICATES_PACKAGE, configureCaCertificates } from './ca-certificates.js';
+import { fileCommands, OK, type CommandHandler } from './commands.js';
+import { PHP_MAINTSCRIPT_HELPER, phpCommands } from './php.js';
+import { runScript, type HostResult, type ScriptHost } from './shell-run.js';
+import { StagedTree } from './staged.js';
+import { Ucf } from './ucf.js';
+
+/** Files the handlers read back from unpacked packages (member names without `./`), kept as they stream past. */
+export const CONFIGURE_FILES_READ = ['usr/share/ca-certificates/', 'usr/lib/php/', 'usr/share/php', 'etc/php/', 'var/lib/ucf/', 'etc/ca-certificates.conf'];
+
+const STATOVERRIDE = '/var/lib/dpkg/statoverride';
+
+/**
+ * How maintainer scripts' effects are made: `static` by the handlers here; `vm` by
+ * `dpkg --configure -a` in one boot at build time (not built yet); `auto` the VM pass
+ * when something is left and a VM can start, else static.
+ */
+export const CONFIGURE_MODES = ['auto', 'static', 'vm'] as const;
+export type ConfigureMode = (typeof CONFIGURE_MODES)[number];
+
+/** A package unpacked by this build, in install order. */
+interface UnpackedPackage {
+  name: string;
+  architecture: string;
+  controlFiles: ReadonlyMap<string, Buffer>;
+}
+
+export interface ConfigureReport {
+  /** Packages now `install ok installed`. */
+  configured: string[];
+  /** Packages left `unpacked`, with what was not done for them. */
+  unconfigured: Array<{ package: string; steps: string[] }>;
+}
+
+export interface ConfigureOptions {
+  editor: TreeEditor;
+  /** The kept files of the base and of the unpacked packages (CONFIGURE_FILES_READ). */
+  readFile: ReadTreeFile;
+  db: DpkgDatabase;
+  /** What this build unpacked, in install order. */
+  packages: readonly UnpackedDeb[];
+  arch: string;
+}
+
+/** The mode, checked before anything is pulled; a note for each mode that is not what it says yet. */
+export function checkConfigureMode(mode: string): { notes: string[] } {
+  if (mode === 'static') return { notes: [] };
+  if (mode === 'auto') return { notes: ['the build-time VM pass for what the static handlers leave is not built yet: configuring statically'] };
+  if (mode === 'vm') {
+    throw new InfraError('USAGE', 'Configuring packages in a VM at build time is not built yet.', { option: 'configure', hint: 'pass {configure} static (or auto)' });
+  }
+  throw new InfraError('USAGE', `Unknown configure mode '${mode}'. Known: ${CONFIGURE_MODES.join(', ')}.`, { option: 'configure', hint: 'pass one of them to {configure}' });
+}
+
+/** What the command tells about packages left unconfigured. */
+export function unconfiguredNote(report: ConfigureReport): string | undefined {
+  if (report.unconfigured.length === 0) return undefined;
+  const names = report.unconfigured.map((entry) => `${entry.package} (${shorten(entry.steps[0]!)}${entry.steps.length > 1 ? `, +${entry.steps.length - 1}` : ''})`);
+  return `${report.unconfigured.length} packages stay unconfigured (dpkg status "unpacked": their maintainer scripts do more than the static handlers): ${names.join('; ')}`;
+}
+
+export async function configureStatically(options: ConfigureOptions): Promise<ConfigureReport> {
+  const { editor, db, arch } = options;
+  const packages = options.packages.map(unpackedPackage);
+  const tree = new StagedTree(editor.root, options.readFile);
+  const alternatives = new Alternatives(options.readFile);
+  const ucf = new Ucf(tree);
+  const overrides = (options.readFile(STATOVERRIDE)?.toString('latin1') ?? '').split('\n').filter((line) => line !== '');
+  const baseOverrides = overrides.length;
+  const triggerInterests = interests(packages);
+  const commands = new Map<string, CommandHandler>([
+    ...fileCommands(tree, arch, overrides),
+    ...ucf.commands(),
+    ...phpCommands(tree),
+    ['update-alternatives', (args) => updateAlternatives(alternatives, tree, args)],
+    // A trigger no package of the set is interested in runs nothing.
+    ['dpkg-trigger', (args) => (args.some((name) => triggerInterests.has(name)) ? undefined : OK)],
+  ]);
+  const host: ScriptHost = {
+    command: ([name, ...args]) => commands.get(name!)?.(args),
+    fileTest: (operator, path) => fileTest(tree, operator, path),
+    source: (path) => path === PHP_MAINTSCRIPT_HELPER,
+  };
+  const report: ConfigureReport = { configured: [], unconfigured: [] };
+  for (const pkg of packages) {
+    const steps = pkg.name === CA_CERTIFICATES_PACKAGE ? configureCaCertificates(tree).unhandled : followPostinst(pkg, host, arch);
+    if (steps.length === 0) report.configured.push(pkg.name);
+    else report.unconfigured.push({ package: pkg.name, steps });
+  }
+  ucf.stage();
+  if (overrides.length > baseOverrides) tree.writeFile(STATOVERRIDE, Buffer.from(overrides.map((line) => `${line}\n`).join(''), 'latin1'), 0o644);
+  await tree.apply(editor);
+  await alternatives.write(editor);
+  for (const name of report.configured) db.markInstalled(name);
+  return report;
+}
+
+function shorten(step: string): string {
+  return step.length > 60 ? `${step.slice(0, 57)}...` : step;
+}
+
+function unpackedPackage(deb: UnpackedDeb): UnpackedPackage {
+  return { name: fieldValue(deb.control, 'Package') ?? '', architecture: fieldValue(deb.control, 'Architecture') ?? 'all', controlFiles: deb.controlFiles };
+}
+
+/** Runs `postinst configure` (a fresh install: no previous version); the steps not done. */
+function followPostinst(pkg: UnpackedPackage, host: ScriptHost, arch: string): string[] {
+  const script = pkg.controlFiles.get('postinst');
+  if (script === undefined) return [];
+  const env = {
+    DPKG_MAINTSCRIPT_NAME: 'postinst',
+    DPKG_MAINTSCRIPT_PACKAGE: pkg.name,
+    DPKG_MAINTSCRIPT_ARCH: pkg.architecture === 'all' ? arch : pkg.architecture,
+    DPKG_ADMINDIR: '/var/lib/dpkg',
+    DPKG_ROOT: '',
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  };
+  const run = runScript(script.toString('latin1'), ['configure', ''], env, host, `the postinst of ${pkg.name}`);
+  return run.status === 0 ? run.unhandled : [...run.unhandled, `(the script exits with status ${run.status})`];
+}
+
+function updateAlternatives(alternatives: Alternatives, tree: StagedTree, args: readonly string[]): HostResult | undefined {
+  if (args[0] === '--list' && args.length === 2) return alternatives.has(args[1]!) ? undefined : { status: 2, output: '' };
+  const call = Alternatives.parseInstall(args);
+  if (call === undefined) return undefined;
+  // update-alternatives refuses a choice whose file is missing.
+  if (tree.kind(call.path) === undefined) return undefined;
+  return alternatives.install(call) ? OK : undefined;
+}
+
+/** Trigger names some package of the set has an interest in (deb-triggers(5)). */
+function interests(packages: readonly UnpackedPackage[]): Set<string> {
+  const names = new Set<string>();
+  for (const pkg of packages) {
+    for (const line of (pkg.controlFiles.get('triggers')?.toString('latin1') ?? '').split('\n')) {
+      const [directive, name] = line.trim().split(/\s+/);
+      if (name !== undefined && directive?.startsWith('interest')) names.add(name);
+    }
+  }
+  return names;
+}
+
+function fileTest(tree: StagedTree, operator: string, path: string): boolean {
+  if (path === '') return false;
+  const kind = tree.kind(path, operator !== '-h' && operator !== '-L');
+  switch (operator) {
+    case '-e':
+    case '-r':
+    case '-w':
+      return kind !== undefined;
+    case '-f':
+      return kind === 'file';
+    case '-d':
+      return kind === 'dir';
+    case '-h':
+    case '-L':
+      return kind === 'symlink';
+    case '-x':
+      return kind === 'dir' || (kind === 'file' && ((tree.mode(path) ?? 0) & 0o111) !== 0);
+    case '-s':
+      return kind === 'file' && (tree.read(path)?.length ?? 1) > 0;
+    default:
+      return false;
+  }
+}
