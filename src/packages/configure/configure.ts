@@ -14,7 +14,8 @@ import { fieldValue, type DpkgDatabase, type UnpackedDeb } from '../deb/dpkg-db.
 import type { ReadTreeFile } from '../retained.js';
 import type { TreeEditor } from '../../tree/edit.js';
 import { Alternatives } from './alternatives.js';
-import { CA_CERTIFICATES_PACKAGE, configureCaCertificates } from './ca-certificates.js';
+import { CA_CERTIFICATES_PACKAGE, configureCaCertificates, type TrustedCertificate } from './ca-certificates.js';
+import { CA_CERTIFICATES_JAVA_PACKAGE, JAVA_CACERTS, javaKeystore } from './java-keystore.js';
 import { fileCommands, OK, type CommandHandler } from './commands.js';
 import { PHP_MAINTSCRIPT_HELPER, phpCommands } from './php.js';
 import { runScript, type HostResult, type ScriptHost } from './shell-run.js';
@@ -25,6 +26,8 @@ import { Ucf } from './ucf.js';
 export const CONFIGURE_FILES_READ = ['usr/share/ca-certificates/', 'usr/lib/php/', 'usr/share/php', 'etc/php/', 'var/lib/ucf/', 'etc/ca-certificates.conf'];
 
 const STATOVERRIDE = '/var/lib/dpkg/statoverride';
+/** Packages configured as a whole (their scripts are not followed); triggers they are interested in are theirs. */
+const WHOLE_PACKAGES = new Set([CA_CERTIFICATES_PACKAGE, CA_CERTIFICATES_JAVA_PACKAGE]);
 
 /**
  * How maintainer scripts' effects are made: `static` by the handlers here; `vm` by
@@ -83,13 +86,13 @@ export async function configureStatically(options: ConfigureOptions): Promise<Co
   const ucf = new Ucf(tree);
   const overrides = (options.readFile(STATOVERRIDE)?.toString('latin1') ?? '').split('\n').filter((line) => line !== '');
   const baseOverrides = overrides.length;
-  const triggerInterests = interests(packages);
+  const triggerInterests = interests(packages, WHOLE_PACKAGES);
   const commands = new Map<string, CommandHandler>([
     ...fileCommands(tree, arch, overrides),
     ...ucf.commands(),
     ...phpCommands(tree),
     ['update-alternatives', (args) => updateAlternatives(alternatives, tree, args)],
-    // A trigger no package of the set is interested in runs nothing.
+    // A trigger no package of the set is interested in runs nothing; those of whole packages are done.
     ['dpkg-trigger', (args) => (args.some((name) => triggerInterests.has(name)) ? undefined : OK)],
   ]);
   const host: ScriptHost = {
@@ -98,10 +101,20 @@ export async function configureStatically(options: ConfigureOptions): Promise<Co
     source: (path) => path === PHP_MAINTSCRIPT_HELPER,
   };
   const report: ConfigureReport = { configured: [], unconfigured: [] };
+  const done = (name: string, steps: string[]) => (steps.length === 0 ? report.configured.push(name) : report.unconfigured.push({ package: name, steps }));
+  let trusted: TrustedCertificate[] | undefined;
   for (const pkg of packages) {
-    const steps = pkg.name === CA_CERTIFICATES_PACKAGE ? configureCaCertificates(tree).unhandled : followPostinst(pkg, host, arch);
-    if (steps.length === 0) report.configured.push(pkg.name);
-    else report.unconfigured.push({ package: pkg.name, steps });
+    if (pkg.name === CA_CERTIFICATES_PACKAGE) {
+      const ca = configureCaCertificates(tree);
+      if (ca.unhandled.length === 0) trusted = ca.trusted;
+      done(pkg.name, ca.unhandled);
+    } else if (pkg.name !== CA_CERTIFICATES_JAVA_PACKAGE) done(pkg.name, followPostinst(pkg, host, arch));
+  }
+  // ca-certificates-java builds the keystore once a JRE is there (its trigger, after the JRE's postinst).
+  if (packages.some((pkg) => pkg.name === CA_CERTIFICATES_JAVA_PACKAGE)) {
+    const java = alternatives.has('java') || tree.kind('/usr/bin/java') === 'file';
+    if (trusted !== undefined && java) tree.writeFile(JAVA_CACERTS, javaKeystore(trusted, editor.time.sec * 1000), 0o644);
+    done(CA_CERTIFICATES_JAVA_PACKAGE, trusted === undefined ? ['(the CA certificates were not configured here)'] : []);
   }
   ucf.stage();
   if (overrides.length > baseOverrides) tree.writeFile(STATOVERRIDE, Buffer.from(overrides.map((line) => `${line}\n`).join(''), 'latin1'), 0o644);
@@ -144,10 +157,11 @@ function updateAlternatives(alternatives: Alternatives, tree: StagedTree, args: 
   return alternatives.install(call) ? OK : undefined;
 }
 
-/** Trigger names some package of the set has an interest in (deb-triggers(5)). */
-function interests(packages: readonly UnpackedPackage[]): Set<string> {
+/** Trigger names some package of the set, other than `handled`, has an interest in (deb-triggers(5)). */
+function interests(packages: readonly UnpackedPackage[], handled: ReadonlySet<string>): Set<string> {
   const names = new Set<string>();
   for (const pkg of packages) {
+    if (handled.has(pkg.name)) continue;
     for (const line of (pkg.controlFiles.get('triggers')?.toString('latin1') ?? '').split('\n')) {
       const [directive, name] = line.trim().split(/\s+/);
       if (name !== undefined && directive?.startsWith('interest')) names.add(name);
