@@ -9,6 +9,7 @@
  * commands that were not done, for the caller to report. The effects of handled commands
  * are made also for packages that stay unpacked (java's links, without its keystore).
  */
+import { posix } from 'node:path';
 import { InfraError } from '../../errors.js';
 import { fieldValue, type DpkgDatabase, type UnpackedDeb } from '../deb/dpkg-db.js';
 import type { ReadTreeFile } from '../retained.js';
@@ -99,6 +100,7 @@ export async function configureStatically(options: ConfigureOptions): Promise<Co
     command: ([name, ...args]) => commands.get(name!)?.(args),
     fileTest: (operator, path) => fileTest(tree, operator, path),
     source: (path) => path === PHP_MAINTSCRIPT_HELPER,
+    write: (path, text, append) => writeOutput(tree, path, text, append),
   };
   const report: ConfigureReport = { configured: [], unconfigured: [] };
   const done = (name: string, steps: string[]) => (steps.length === 0 ? report.configured.push(name) : report.unconfigured.push({ package: name, steps }));
@@ -168,6 +170,16 @@ function interests(packages: readonly UnpackedPackage[], handled: ReadonlySet<st
     }
   }
   return names;
+}
+
+/** A command's output into a file (`> FILE`, `>> FILE`), as the shell creates it (umask 022). */
+function writeOutput(tree: StagedTree, path: string, text: string, append: boolean): boolean {
+  if (tree.kind(posix.dirname(path)) !== 'dir') return false;
+  const kind = tree.kind(path);
+  const existing = append && kind !== undefined ? tree.read(path) : Buffer.alloc(0);
+  if ((kind !== undefined && kind !== 'file') || existing === undefined) return false;
+  tree.writeFile(path, Buffer.concat([existing, Buffer.from(text, 'latin1')]), kind === 'file' ? (tree.mode(path) ?? 0o644) & 0o7777 : 0o644);
+  return true;
 }
 
 function fileTest(tree: StagedTree, operator: string, path: string): boolean {

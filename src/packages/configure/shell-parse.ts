@@ -20,6 +20,8 @@ export interface Redirect {
   fd: number;
   op: '>' | '>>' | '<' | '>&' | '<&' | '<<' | '<<-' | '<>' | '>|';
   target: Word;
+  /** A here-document's text; `literal` when it has no expansion to make (quoted delimiter, or no `$`, `` ` ``, `\`). */
+  heredoc?: { text: string; literal: boolean };
 }
 
 export type Command =
@@ -34,7 +36,8 @@ export type Command =
   | { kind: 'group'; body: Command[]; subshell: boolean; redirects: Redirect[] }
   | { kind: 'function'; name: string; body: Command };
 
-type Token = { kind: 'word'; word: Word; raw: string } | { kind: 'op'; op: string; fd?: number } | { kind: 'newline' };
+type OpToken = { kind: 'op'; op: string; fd?: number; heredoc?: Redirect['heredoc'] };
+type Token = { kind: 'word'; word: Word; raw: string } | OpToken | { kind: 'newline' };
 
 /** A script longer than this is not a maintainer script. */
 const MAX_SCRIPT_CHARS = 1024 * 1024;
@@ -49,7 +52,7 @@ export function parseScript(source: string, what: string): Command[] {
 class Lexer {
   private at = 0;
   private readonly out: Token[] = [];
-  private readonly heredocs: Array<{ delimiter: string; stripTabs: boolean }> = [];
+  private readonly heredocs: Array<{ delimiter: string; stripTabs: boolean; quoted: boolean; token: OpToken }> = [];
 
   constructor(
     private readonly src: string,
@@ -71,8 +74,9 @@ class Lexer {
         const op = OPERATORS.find((o) => src.startsWith(o, this.at));
         if (op !== undefined) {
           this.at += op.length;
-          this.out.push({ kind: 'op', op });
-          if (op === '<<' || op === '<<-') this.heredocWord(op === '<<-');
+          const token: OpToken = { kind: 'op', op };
+          this.out.push(token);
+          if (op === '<<' || op === '<<-') this.heredocWord(token);
         } else this.word();
       }
     }
@@ -82,43 +86,54 @@ class Lexer {
   /** A word; digits right before `<` or `>` are that redirection's file descriptor. */
   private word(): void {
     const start = this.at;
-    const parts = this.parts(false);
+    const parts = this.parts('word');
     const raw = this.src.slice(start, this.at);
     const next = this.src[this.at];
     if (/^\d+$/.test(raw) && (next === '<' || next === '>')) {
       const op = OPERATORS.find((o) => this.src.startsWith(o, this.at))!;
       this.at += op.length;
-      this.out.push({ kind: 'op', op, fd: Number(raw) });
-      if (op === '<<' || op === '<<-') this.heredocWord(op === '<<-');
+      const token: OpToken = { kind: 'op', op, fd: Number(raw) };
+      this.out.push(token);
+      if (op === '<<' || op === '<<-') this.heredocWord(token);
       return;
     }
     this.out.push({ kind: 'word', word: parts, raw });
   }
 
-  private heredocWord(stripTabs: boolean): void {
+  private heredocWord(token: OpToken): void {
     while (this.src[this.at] === ' ' || this.src[this.at] === '\t') this.at++;
     const start = this.at;
-    const parts = this.parts(false);
+    const parts = this.parts('word');
     this.out.push({ kind: 'word', word: parts, raw: this.src.slice(start, this.at) });
-    this.heredocs.push({ delimiter: parts.map((p) => (p.kind === 'text' ? p.text : '')).join(''), stripTabs });
+    const delimiter = parts.map((p) => (p.kind === 'text' ? p.text : '')).join('');
+    this.heredocs.push({ delimiter, stripTabs: token.op === '<<-', quoted: parts.some((p) => p.quoted), token });
   }
 
   /** A here-document's lines are not shell; they end at the delimiter line. */
   private skipHeredocs(): void {
-    for (const { delimiter, stripTabs } of this.heredocs.splice(0)) {
+    for (const { delimiter, stripTabs, quoted, token } of this.heredocs.splice(0)) {
+      const lines: string[] = [];
       for (;;) {
         if (this.at >= this.src.length) throw syntax(this.what, `the here-document ending "${delimiter}" does not end`);
         const end = this.src.indexOf('\n', this.at);
         const line = this.src.slice(this.at, end === -1 ? undefined : end);
         this.at = end === -1 ? this.src.length : end + 1;
-        if ((stripTabs ? line.replace(/^\t+/, '') : line) === delimiter) break;
+        const text = stripTabs ? line.replace(/^\t+/, '') : line;
+        if (text === delimiter) break;
+        lines.push(text);
       }
+      const text = lines.map((line) => `${line}\n`).join('');
+      token.heredoc = { text, literal: quoted || !/[$`\\]/.test(text) };
     }
   }
 
-  /** Word parts up to an unquoted blank or operator (or the closing quote when `inDouble`). */
-  private parts(inDouble: boolean): WordPart[] {
+  /**
+   * Word parts up to an unquoted blank or operator (`word`), the closing quote (`double`),
+   * or the end of the text (`param`: the word of a `${name…word}`).
+   */
+  private parts(mode: 'word' | 'double' | 'param'): WordPart[] {
     const { src } = this;
+    const inDouble = mode === 'double';
     const parts: WordPart[] = [];
     let text = '';
     const flush = () => {
@@ -127,7 +142,7 @@ class Lexer {
     };
     while (this.at < src.length) {
       const c = src[this.at]!;
-      if (inDouble ? c === '"' : /[\s;&|()<>]/.test(c)) break;
+      if (inDouble ? c === '"' : mode === 'word' && /[\s;&|()<>]/.test(c)) break;
       if (c === '\\') {
         const next = src[this.at + 1] ?? '';
         this.at += 2;
@@ -144,7 +159,7 @@ class Lexer {
       } else if (c === '"' && !inDouble) {
         flush();
         this.at++;
-        const inner = this.parts(true);
+        const inner = this.parts('double');
         if (src[this.at] !== '"') throw syntax(this.what, 'a double quote is not closed');
         this.at++;
         parts.push(...(inner.length > 0 ? inner : [{ kind: 'text' as const, text: '', quoted: true }]));
@@ -183,7 +198,7 @@ class Lexer {
       if (match === null) throw syntax(this.what, `"\${${body}}" is not a parameter expansion`);
       flush();
       const [, length, name, op, arg] = match;
-      const argParts = op === undefined ? undefined : new Lexer(arg!, this.what).parts(true);
+      const argParts = op === undefined ? undefined : new Lexer(arg!, this.what).parts(quoted ? 'double' : 'param');
       parts.push({ kind: 'param', name: name!, ...(length ? { op: '#length' } : op ? { op, arg: argParts! } : {}), quoted });
       this.at = end + 1;
       return true;
@@ -406,10 +421,10 @@ class Parser {
   }
 
   private redirect(): Redirect {
-    const token = this.tokens[this.at++] as { kind: 'op'; op: Redirect['op']; fd?: number };
+    const token = this.tokens[this.at++] as OpToken & { op: Redirect['op'] };
     const target = this.tokens[this.at++];
     if (target?.kind !== 'word') throw syntax(this.what, `"${token.op}" has no target`);
-    return { fd: token.fd ?? (token.op.startsWith('<') ? 0 : 1), op: token.op, target: target.word };
+    return { fd: token.fd ?? (token.op.startsWith('<') ? 0 : 1), op: token.op, target: target.word, ...(token.heredoc ? { heredoc: token.heredoc } : {}) };
   }
 
   private reserved(word: string): boolean {

@@ -22,6 +22,14 @@ export interface ScriptHost {
   fileTest(operator: string, path: string): boolean;
   /** `. FILE`: whether sourcing it is understood (its functions then come as host commands). */
   source(path: string): boolean;
+  /** `> FILE` / `>> FILE` of a command whose output is known; false when not done. */
+  write(path: string, text: string, append: boolean): boolean;
+}
+
+/** What a command's redirections amount to: a here-document on stdin, stdout into a file. */
+interface RedirectPlan {
+  stdin?: string;
+  output?: { path: string; append: boolean };
 }
 
 export interface ScriptRun {
@@ -122,9 +130,14 @@ class Shell {
         const arm = command.arms.find((a) => a.patterns.some((pattern) => globRegExp(this.expandPattern(pattern)).test(subject)));
         return arm === undefined ? 0 : this.list(arm.body);
       }
-      case 'group':
-        if (!this.redirectsHandled(command.redirects, 'a group')) return 0;
+      case 'group': {
+        const plan = this.plan(command.redirects, 'a group');
+        if (plan === undefined || plan.output !== undefined || plan.stdin !== undefined) {
+          if (plan !== undefined) this.unhandled.push('(a group with redirections)');
+          return 0;
+        }
         return this.subshell(command.subshell, () => this.list(command.body));
+      }
       case 'function':
         this.functions.set(command.name, command.body);
         return 0;
@@ -176,24 +189,45 @@ class Shell {
       for (const [name, value] of values) this.vars.set(name, value);
       return 0;
     }
-    if (!this.redirectsHandled(redirects, argv.join(' '))) return 0;
-    return this.execute(argv);
+    const plan = this.plan(redirects, argv.join(' '));
+    if (plan === undefined) return 0;
+    if (plan.output === undefined) return this.execute(argv, plan.stdin);
+    const before = this.unhandled.length;
+    let text = '';
+    let status: number;
+    this.captures.push([]);
+    try {
+      status = this.execute(argv, plan.stdin);
+    } finally {
+      text = this.captures.pop()!.join('');
+    }
+    if (this.unhandled.length === before && !this.host.write(plan.output.path, text, plan.output.append)) {
+      this.unhandled.push(`${argv.join(' ')} ${plan.output.append ? '>>' : '>'} ${plan.output.path}`);
+    }
+    return status;
   }
 
-  /** Redirections to /dev/null and between descriptors change nothing; others write or read files. */
-  private redirectsHandled(redirects: readonly Redirect[], what: string): boolean {
+  /**
+   * Redirections to /dev/null and between descriptors change nothing; a literal
+   * here-document is stdin; stdout into a file is written by the host. Anything else
+   * (reading a file, stderr into one) is recorded as not followed: undefined.
+   */
+  private plan(redirects: readonly Redirect[], what: string): RedirectPlan | undefined {
+    const plan: RedirectPlan = {};
     for (const redirect of redirects) {
       const target = this.expandOne(redirect.target);
-      const harmless = redirect.op === '>&' || redirect.op === '<&' || target === '/dev/null';
-      if (!harmless) {
+      if (redirect.op === '>&' || redirect.op === '<&' || target === '/dev/null') continue;
+      if (redirect.heredoc?.literal && redirect.fd === 0) plan.stdin = redirect.heredoc.text;
+      else if (redirect.fd === 1 && (redirect.op === '>' || redirect.op === '>>' || redirect.op === '>|')) plan.output = { path: target, append: redirect.op === '>>' };
+      else {
         this.unhandled.push(`${what} ${redirect.op} ${target}`);
-        return false;
+        return undefined;
       }
     }
-    return true;
+    return plan;
   }
 
-  private execute(argv: string[]): number {
+  private execute(argv: string[], stdin?: string): number {
     const [name, ...args] = argv as [string, ...string[]];
     if (NO_EFFECT.has(name)) return 0;
     switch (name) {
@@ -206,6 +240,12 @@ class Shell {
       case 'break':
       case 'continue':
         throw new LoopJump(name);
+      case 'cat':
+        if (args.length === 0 && stdin !== undefined) {
+          this.print(stdin);
+          return 0;
+        }
+        break;
       case 'echo':
         this.print(`${(args[0] === '-n' ? args.slice(1) : args).join(' ')}${args[0] === '-n' ? '' : '\n'}`);
         return 0;
