@@ -12,6 +12,9 @@ import { prerequisites, tempDir } from '../helpers/env.js';
 import { BOOT_TOOLS, debianMinbaseDir, kernelFiles } from '../helpers/boot.js';
 import { runCli } from '../helpers/cli.js';
 
+/** Three builds and three boots under TCG: longer than the suite's per-file limit. */
+t.setTimeout(3_600_000);
+
 /** The extensions php8.2-common, -opcache and -readline ship an ini for (mods-available). */
 const PHP_EXTENSIONS = ['calendar', 'ctype', 'exif', 'FFI', 'fileinfo', 'ftp', 'gettext', 'iconv', 'PDO', 'Phar', 'posix', 'readline', 'shmop', 'sockets', 'sysvmsg', 'sysvsem', 'sysvshm', 'tokenizer', 'Zend OPcache'];
 

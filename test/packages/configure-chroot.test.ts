@@ -15,12 +15,15 @@ import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync,
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { defaultCacheDir } from '../../src/image/cache.js';
-import { withExt4File, type Ext4File } from '../../src/ext4/reader.js';
+import { withExt4File, type DirectoryEntry, type Ext4File } from '../../src/ext4/reader.js';
 import { resolveDebs } from '../../src/packages/deb/resolve.js';
 import { debianMinbaseDir } from '../helpers/boot.js';
 import { runCli } from '../helpers/cli.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 import { baseFromDir } from './deb-repo-fixture.js';
+
+/** A build, and a chroot where dpkg unpacks and configures 107 packages: longer than the suite's per-file limit. */
+t.setTimeout(1_800_000);
 
 const EXTRA = ['openjdk-17-jdk-headless', 'php-cli', 'rustc', 'cargo'];
 /** What the language table adds to `--lang bash` (already in the base) for every image. */
@@ -50,13 +53,17 @@ function isLink(path: string): boolean {
   }
 }
 
+/** Directory listings of the image, each read once. */
+const listings = new Map<string, Promise<DirectoryEntry[] | undefined>>();
+function listImage(image: Ext4File, dir: string): Promise<DirectoryEntry[] | undefined> {
+  let listing = listings.get(dir);
+  if (listing === undefined) listings.set(dir, (listing = image.list(dir).catch(() => undefined)));
+  return listing;
+}
+
 async function imageFacts(image: Ext4File, path: string): Promise<Facts> {
-  let entries;
-  try {
-    entries = await image.list(dirname(path));
-  } catch {
-    return 'missing';
-  }
+  const entries = await listImage(image, dirname(path));
+  if (entries === undefined) return 'missing';
   const entry = entries.find((e) => e.name === Buffer.from(path.slice(path.lastIndexOf('/') + 1)).toString('latin1'));
   if (entry === undefined) return 'missing';
   const owner = `${entry.permissions.toString(8)} ${entry.uid}:${entry.gid}`;
@@ -75,12 +82,7 @@ function walkHost(root: string, dir: string): string[] {
 }
 
 async function walkImage(image: Ext4File, dir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await image.list(dir);
-  } catch {
-    return [];
-  }
+  const entries = (await listImage(image, dir)) ?? [];
   const paths: string[] = [];
   for (const entry of entries) {
     const path = `${dir}/${Buffer.from(entry.name, 'latin1').toString('utf8')}`;

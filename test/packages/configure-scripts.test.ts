@@ -30,6 +30,7 @@ function recordingHost(files: string[]): { host: ScriptHost; calls: string[] } {
     },
     fileTest: (op, path) => (op === '-e' || op === '-f') && files.includes(path),
     source: () => false,
+    list: (dir) => files.filter((path) => path.startsWith(`${dir}/`) && !path.slice(dir.length + 1).includes('/')).map((path) => path.slice(dir.length + 1)).sort(),
     write: (path, text, append) => {
       calls.push(`${append ? 'append' : 'write'} ${path}: ${JSON.stringify(text)}`);
       return true;
@@ -140,6 +141,13 @@ esac
   const run = runScript(script, ['configure', ''], {}, host, 't');
   t.same(calls, ['write /etc/python3/debian_config: "[DEFAULT]\\nbyte-compile = standard\\n"', 'append /etc/log: "x configure\\n"']);
   t.same(run.unhandled, ['cat < /etc/hostname', 'cat << EOF']);
+});
+
+t.test("python3's rtupdate hooks: pathname expansion, none matching leaves the pattern", async (t) => {
+  const script = 'for hook in /usr/share/python3/runtime.d/*.rtupdate /none/*.x; do update-alternatives "$hook"; done\n';
+  const { host, calls } = recordingHost(['/usr/share/python3/runtime.d/b.rtupdate', '/usr/share/python3/runtime.d/a.rtupdate', '/usr/share/python3/runtime.d/.c.rtupdate', '/usr/share/python3/runtime.d/d.txt']);
+  runScript(script, ['configure', ''], {}, host, 't');
+  t.same(calls, ['update-alternatives /usr/share/python3/runtime.d/a.rtupdate', 'update-alternatives /usr/share/python3/runtime.d/b.rtupdate', 'update-alternatives /none/*.x']);
 });
 
 t.test('an unreadable script and an endless loop are not followed', async (t) => {

@@ -101,6 +101,7 @@ export async function configureStatically(options: ConfigureOptions): Promise<Co
     fileTest: (operator, path) => fileTest(tree, operator, path),
     source: (path) => path === PHP_MAINTSCRIPT_HELPER,
     write: (path, text, append) => writeOutput(tree, path, text, append),
+    list: (dir) => tree.list(dir),
   };
   const report: ConfigureReport = { configured: [], unconfigured: [] };
   const done = (name: string, steps: string[]) => (steps.length === 0 ? report.configured.push(name) : report.unconfigured.push({ package: name, steps }));

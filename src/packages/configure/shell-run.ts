@@ -22,6 +22,8 @@ export interface ScriptHost {
   fileTest(operator: string, path: string): boolean;
   /** `. FILE`: whether sourcing it is understood (its functions then come as host commands). */
   source(path: string): boolean;
+  /** Names in directory `dir` of the tree, sorted (pathname expansion). */
+  list(dir: string): string[];
   /** `> FILE` / `>> FILE` of a command whose output is known; false when not done. */
   write(path: string, text: string, append: boolean): boolean;
 }
@@ -344,7 +346,26 @@ class Shell {
       }
     }
     if (started || current !== '') fields.push(current);
-    return fields;
+    const globbing = word.some((part) => part.kind === 'text' && !part.quoted && /[*?[]/.test(part.text));
+    return globbing ? fields.flatMap((field) => this.pathnames(field)) : fields;
+  }
+
+  /**
+   * Pathname expansion (XCU 2.13.3) of an absolute pattern whose wildcards are in its last
+   * component; no match leaves the pattern as it is. Other patterns are not expanded.
+   */
+  private pathnames(pattern: string): string[] {
+    if (!pattern.startsWith('/')) return [pattern];
+    const slash = pattern.lastIndexOf('/');
+    const dir = pattern.slice(0, slash) || '/';
+    const last = pattern.slice(slash + 1);
+    if (/[*?[]/.test(dir)) {
+      this.unhandled.push(`(pathname expansion of ${pattern})`);
+      return [pattern];
+    }
+    const regexp = globRegExp(last);
+    const matches = this.host.list(dir).filter((name) => regexp.test(name) && (!name.startsWith('.') || last.startsWith('.')));
+    return matches.length === 0 ? [pattern] : matches.map((name) => `${dir === '/' ? '' : dir}/${name}`);
   }
 
   private expandOne(word: Word): string {
