@@ -77,7 +77,7 @@ export interface CreateResult {
   sidecar: Sidecar;
   boot: BootReport;
   /** Which packages the static configuration completed, and which stay unpacked. */
-  configured: ConfigureReport;
+  configuration: ConfigureReport;
 }
 
 /** The steps of `rootfs create`, in order; the CLI words them. */
@@ -130,8 +130,9 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       for (const deb of debs) unpacked.push(await installer.install(deb));
       emit({ type: 'step', step: 'configure' });
       const editor = new TreeEditor(root, sink, time);
-      const configured = await configureStatically({ editor, readFile, db, packages: unpacked, arch: 'amd64' });
-      for (const text of [...notes, unconfiguredNote(configured) ?? []].flat()) emit({ type: 'warning', text });
+      const configuration = await configureStatically({ editor, readFile, db, packages: unpacked, arch: 'amd64' });
+      const unconfigured = unconfiguredNote(configuration);
+      for (const text of unconfigured === undefined ? notes : [...notes, unconfigured]) emit({ type: 'warning', text });
       await db.write(editor);
       emit({ type: 'step', step: 'boot' });
       const boot = await makeBootable(root, writer, {
@@ -147,7 +148,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       emit({ type: 'size', bytes: summary.sizeBytes, auto: size === 'auto' });
       const sidecar = await recordSidecar(path, options.lang, base, summary);
       const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
-      return { path, base, packages: installed, summary, sidecar, boot, configured };
+      return { path, base, packages: installed, summary, sidecar, boot, configuration };
     } catch (err) {
       await writer.abort();
       throw err;

@@ -18,7 +18,7 @@ t.setTimeout(3_600_000);
 /** The extensions php8.2-common, -opcache and -readline ship an ini for (mods-available). */
 const PHP_EXTENSIONS = ['calendar', 'ctype', 'exif', 'FFI', 'fileinfo', 'ftp', 'gettext', 'iconv', 'PDO', 'Phar', 'posix', 'readline', 'shmop', 'sockets', 'sysvmsg', 'sysvsem', 'sysvshm', 'tokenizer', 'Zend OPcache'];
 
-async function createAndRun(t: Test, lang: string, code: string): Promise<{ stdout: string; stderr: string; exitCode: number } | undefined> {
+async function createAndRun(t: Test, lang: string, code: string): Promise<{ stdout: string; stderr: string | null; exitCode: number } | undefined> {
   const work = tempDir(t);
   const tarball = join(work, 'debian.tar');
   execFileSync('tar', ['-C', debianMinbaseDir(), '--numeric-owner', '-cf', tarball, '.']);
@@ -29,7 +29,7 @@ async function createAndRun(t: Test, lang: string, code: string): Promise<{ stdo
   const run = await runCli(['rootfs', 'run', image, '--code', code, '--timeout', '900', '--mem', '1536'], { timeoutMs: 1_800_000 });
   if (run.status !== 0) t.comment(run.stderr.slice(-3000));
   t.equal(run.status, 0, 'the job runs');
-  return run.status === 0 ? (JSON.parse(run.stdout) as { stdout: string; stderr: string; exitCode: number }) : undefined;
+  return run.status === 0 ? (JSON.parse(run.stdout) as { stdout: string; stderr: string | null; exitCode: number }) : undefined;
 }
 
 t.test('java: java Main.java runs', async (t) => {
@@ -52,7 +52,7 @@ t.test('php: php -m lists the packaged extensions, a script uses one', async (t)
   const modules = (result?.stdout ?? '').split('\n');
   for (const name of PHP_EXTENSIONS) t.ok(modules.includes(name), `php -m lists ${name}`);
   t.match(result?.stdout ?? '', /bool\(true\)\nstring\(3\) "abc"\n\/etc\/php\/8\.2\/cli\/php\.ini\n$/, 'ctype and iconv work; php.ini is loaded');
-  t.equal(result?.stderr, '', 'no warning from php (every conf.d ini names an extension that loads)');
+  t.equal(result?.stderr ?? '', '', 'no warning from php (every conf.d ini names an extension that loads)');
 });
 
 t.test('rust: a program compiles, links with cc and runs', async (t) => {

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { runScript, type ScriptHost } from '../../src/packages/configure/shell-run.js';
 import { subjectHash } from '../../src/packages/configure/subject-hash.js';
 import { javaKeystore } from '../../src/packages/configure/java-keystore.js';
+import { checkConfigureMode } from '../../src/packages/configure/configure.js';
+import { runCli } from '../helpers/cli.js';
 import { prerequisites, tempDir } from '../helpers/env.js';
 
 /** A host that knows `update-alternatives` and `dpkg`, with `files` existing. */
@@ -187,4 +189,14 @@ t.test('the JKS keystore reads back with keytool', async (t) => {
   const fingerprints = execFileSync('keytool', ['-list', '-keystore', store, '-storepass', 'changeit'], { encoding: 'utf8' });
   t.ok(fingerprints.includes(new X509Certificate(data).fingerprint256), 'the certificate as given (its SHA-256 fingerprint)');
   t.throws(() => execFileSync('keytool', ['-list', '-keystore', store, '-storepass', 'wrongpass'], { stdio: 'pipe' }), 'the integrity digest is checked against the store password');
+});
+
+t.test('--configure: vm is refused until the VM pass exists, auto notes that it configures statically', async (t) => {
+  t.throws(() => checkConfigureMode('vm'), { code: 'USAGE', option: 'configure', message: /not built yet/ });
+  t.throws(() => checkConfigureMode('chroot'), { code: 'USAGE', message: /Known: auto, static, vm/ });
+  t.same(checkConfigureMode('static').notes, []);
+  t.match(checkConfigureMode('auto').notes, [/VM pass .* not built yet: configuring statically/]);
+  const refused = await runCli(['rootfs', 'create', '--lang', 'python', '--base', 'debian', '--configure', 'vm', '--output', '/nonexistent/x.ext4']);
+  t.equal(refused.status, 2, 'a usage error, before anything is pulled');
+  t.match(refused.stderr, /not built yet[\s\S]*--configure static/, 'the hint names the flag');
 });

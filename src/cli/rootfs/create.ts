@@ -108,8 +108,8 @@ function summarize(r: CreateResult): object {
     uuid: r.summary.uuid,
     base: { reference: r.base.reference, digest: r.base.digest },
     packages: r.packages,
-    configured: r.configured.configured,
-    unconfigured: r.configured.unconfigured.map((entry) => entry.package),
+    configured: r.configuration.configured,
+    unconfigured: r.configuration.unconfigured.map((entry) => entry.package),
     sha256: r.sidecar.sha256,
     boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
   };

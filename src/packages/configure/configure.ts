@@ -76,7 +76,8 @@ export function checkConfigureMode(mode: string): { notes: string[] } {
 export function unconfiguredNote(report: ConfigureReport): string | undefined {
   if (report.unconfigured.length === 0) return undefined;
   const names = report.unconfigured.map((entry) => `${entry.package} (${shorten(entry.steps[0]!)}${entry.steps.length > 1 ? `, +${entry.steps.length - 1}` : ''})`);
-  return `${report.unconfigured.length} packages stay unconfigured (dpkg status "unpacked": their maintainer scripts do more than the static handlers): ${names.join('; ')}`;
+  const count = report.unconfigured.length === 1 ? '1 package stays' : `${report.unconfigured.length} packages stay`;
+  return `${count} unconfigured (dpkg status "unpacked": their maintainer scripts do more than the static handlers): ${names.join('; ')}`;
 }
 
 export async function configureStatically(options: ConfigureOptions): Promise<ConfigureReport> {
@@ -111,7 +112,7 @@ export async function configureStatically(options: ConfigureOptions): Promise<Co
       const ca = configureCaCertificates(tree);
       if (ca.unhandled.length === 0) trusted = ca.trusted;
       done(pkg.name, ca.unhandled);
-    } else if (pkg.name !== CA_CERTIFICATES_JAVA_PACKAGE) done(pkg.name, followPostinst(pkg, host, arch));
+    } else if (pkg.name !== CA_CERTIFICATES_JAVA_PACKAGE) done(pkg.name, followPostinst(pkg, host));
   }
   // ca-certificates-java builds the keystore once a JRE is there (its trigger, after the JRE's postinst).
   if (packages.some((pkg) => pkg.name === CA_CERTIFICATES_JAVA_PACKAGE)) {
@@ -136,13 +137,13 @@ function unpackedPackage(deb: UnpackedDeb): UnpackedPackage {
 }
 
 /** Runs `postinst configure` (a fresh install: no previous version); the steps not done. */
-function followPostinst(pkg: UnpackedPackage, host: ScriptHost, arch: string): string[] {
+function followPostinst(pkg: UnpackedPackage, host: ScriptHost): string[] {
   const script = pkg.controlFiles.get('postinst');
   if (script === undefined) return [];
   const env = {
     DPKG_MAINTSCRIPT_NAME: 'postinst',
     DPKG_MAINTSCRIPT_PACKAGE: pkg.name,
-    DPKG_MAINTSCRIPT_ARCH: pkg.architecture === 'all' ? arch : pkg.architecture,
+    DPKG_MAINTSCRIPT_ARCH: pkg.architecture,
     DPKG_ADMINDIR: '/var/lib/dpkg',
     DPKG_ROOT: '',
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
