@@ -14,12 +14,13 @@ import { defaultCacheDir } from '../image/cache.js';
 import { openImage, type OpenImageOptions } from '../image/index.js';
 import type { Image } from '../image/types.js';
 import { flatten } from '../layers/flatten.js';
-import { DpkgDatabase } from '../packages/deb/dpkg-db.js';
+import { checkConfigureMode, configureStatically, CONFIGURE_FILES_READ, unconfiguredNote, type ConfigureMode, type ConfigureReport } from '../packages/configure/configure.js';
+import { DpkgDatabase, type UnpackedDeb } from '../packages/deb/dpkg-db.js';
 import { fallbackPackage, languagePackages } from '../packages/deb/languages.js';
 import { resolveDebs, type Requested } from '../packages/deb/resolve.js';
 import type { ResolvedDeb } from '../packages/deb/types.js';
 import { DebInstaller } from '../packages/deb/unpack.js';
-import { RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
+import { BASE_FILES_READ, RetainedFiles, type ReadTreeFile } from '../packages/retained.js';
 import { TreeEditor } from '../tree/edit.js';
 import { inventedTime, type DirInode } from '../tree/tree.js';
 import { makeBootable, type BootReport } from '../boot/bootable.js';
@@ -28,6 +29,8 @@ import type { SidecarV2 } from '../store/sidecar.js';
 import { bombBudget, countingSink, outputPath, recordSidecar } from './build.js';
 import { preflight } from './preflight.js';
 import { DEFAULT_CREATE_SIZE_MB } from './defaults.js';
+
+export { CONFIGURE_MODES, type ConfigureMode } from '../packages/configure/configure.js';
 
 /** What the repository side is asked for. */
 export interface DebRequest {
@@ -57,6 +60,8 @@ export interface CreateOptions extends OpenImageOptions {
   output?: string;
   imagesDir?: string;
   uuid?: string;
+  /** How maintainer scripts' effects are made (default auto; only static is built). */
+  configure?: ConfigureMode;
   /** Where downloaded .debs are kept (default `<blob cache>/debs`). */
   cacheDir?: string;
   /** The one progress channel: each of CREATE_STEPS as it starts, bytes pulled, the size chosen, warnings. */
@@ -73,6 +78,8 @@ export interface CreateResult {
   summary: Ext4Summary;
   sidecar: SidecarV2;
   boot: BootReport;
+  /** Which packages the static configuration completed, and which stay unpacked. */
+  configuration: ConfigureReport;
 }
 
 /** The steps of `rootfs create`, in order; the CLI words them. */
@@ -89,6 +96,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
   const reference = baseReference(options.base ?? 'alpine');
   const size = parseRootfsSize(options.size ?? DEFAULT_CREATE_SIZE_MB);
   const path = outputPath({ name: options.lang, ...pick(options) });
+  const { notes } = checkConfigureMode(options.configure ?? 'auto');
   await preflight({
     ...options,
     image: reference,
@@ -110,7 +118,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       ...(options.uuid ? { uuid: options.uuid } : {}),
     });
     try {
-      const retained = new RetainedFiles();
+      const retained = new RetainedFiles([...BASE_FILES_READ, ...CONFIGURE_FILES_READ]);
       const sink = retained.sink(countingSink(writer, () => {}));
       const { root } = await flatten(base, sink, { ...(await bombBudget(path, size, options.env)), time, maxLinks: EXT4_LINK_MAX, members: (m) => retained.members(m) });
       const readFile = retained.reader(root);
@@ -127,10 +135,15 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       });
       emit({ type: 'step', step: 'unpack', facts: { packages: debs.length } });
       const db = DpkgDatabase.read(readFile);
-      const installer = new DebInstaller(root, sink, db);
-      for (const deb of debs) await installer.install(deb);
+      const installer = new DebInstaller(root, sink, db, (members) => retained.members(members));
+      const unpacked: UnpackedDeb[] = [];
+      for (const deb of debs) unpacked.push(await installer.install(deb));
       emit({ type: 'step', step: 'configure' });
-      await db.write(new TreeEditor(root, sink, time));
+      const editor = new TreeEditor(root, sink, time);
+      const configuration = await configureStatically({ editor, readFile, db, packages: unpacked, arch: 'amd64' });
+      const unconfigured = unconfiguredNote(configuration);
+      for (const text of unconfigured === undefined ? notes : [...notes, unconfigured]) emit({ type: 'warning', text });
+      await db.write(editor);
       emit({ type: 'step', step: 'boot' });
       const boot = await makeBootable(root, writer, {
         init: 'auto',
@@ -145,7 +158,7 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       emit({ type: 'size', bytes: summary.sizeBytes, auto: size === 'auto' });
       const sidecar = await recordSidecar(path, options.lang, base, summary);
       const installed = debs.map(({ stanza }) => ({ package: stanza.package, version: stanza.version, architecture: stanza.architecture }));
-      return { path, base, packages: installed, summary, sidecar, boot };
+      return { path, base, packages: installed, summary, sidecar, boot, configuration };
     } catch (err) {
       await writer.abort();
       throw err;

@@ -5,3 +5,6 @@
 
 /** `rootfs create --size`, in MiB: the spec's default. */
 export const DEFAULT_CREATE_SIZE_MB = 1024;
+
+/** `rootfs create --configure`: its choices. */
+export { CONFIGURE_MODES, type ConfigureMode } from '../packages/configure/modes.js';

@@ -1,6 +1,7 @@
 /**
  * Copies of the few files of a base image that installing packages reads back: its
- * os-release, dpkg database, apt sources and keyrings. File bytes go straight into the
+ * os-release, dpkg database, apt sources and keyrings (and, given more prefixes, the
+ * unpacked packages' files that configuring them reads). File bytes go straight into the
  * image being written and cannot be read back, so these are kept as the base's layers
  * stream past, and found again through the tree: a later layer that replaces, hard links
  * or deletes such a file does the same to what `read` returns.

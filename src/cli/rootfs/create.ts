@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { CreateResult, CreateStep } from '../../api/create.js';
-import { DEFAULT_CREATE_SIZE_MB } from '../../api/defaults.js';
+import { CONFIGURE_MODES, DEFAULT_CREATE_SIZE_MB, type ConfigureMode } from '../../api/defaults.js';
 import type { StepFacts } from '../../events.js';
 import type { RootfsSize } from '../../ext4/size.js';
 import { escapeControls } from '../escape.js';
@@ -14,6 +14,7 @@ interface CreateArgs extends PullArgs {
   base: string;
   packages?: string;
   repository?: string[];
+  configure: ConfigureMode;
   output?: string;
   imagesDir?: string;
   size: string;
@@ -36,6 +37,12 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base image: debian, ubuntu or a Debian-family image reference (alpine: not yet)' })
       .option('packages', { alias: 'p', type: 'string', describe: 'Additional packages, comma-separated' })
       .option('repository', { type: 'string', array: true, describe: "Package repository 'deb URL SUITE COMPONENTS' (repeatable; default: the base's apt sources)" })
+      .option('configure', {
+        type: 'string',
+        choices: CONFIGURE_MODES,
+        default: 'auto',
+        describe: "Maintainer scripts' effects: static (handlers, no VM), vm (a build-time boot: not built yet), auto (static until the VM pass exists)",
+      })
       .option('output', { alias: 'o', type: 'string', describe: 'Output path (default <images dir>/rootfs-{lang}.ext4)' })
       .option('images-dir', { type: 'string', describe: 'Images directory (env INFRA_OPERATOR_IMAGES_DIR; default /srv/firecracker/images)' })
       .option('size', { alias: 's', type: 'string', default: String(DEFAULT_CREATE_SIZE_MB), describe: 'Image size in MB (1 MB = 1,048,576 bytes), or auto' })
@@ -56,6 +63,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       base: args.base,
       packages,
       ...(args.repository ? { repositories: args.repository } : {}),
+      configure: args.configure,
       size,
       ...(args.output ? { output: args.output } : {}),
       ...(args.imagesDir ? { imagesDir: args.imagesDir } : {}),
@@ -85,7 +93,7 @@ function stepLine(step: CreateStep, facts: StepFacts, size: RootfsSize): string 
     case 'unpack':
       return `Unpacking ${facts.packages ?? 0} packages...`;
     case 'configure':
-      return 'Configuring the dpkg database (maintainer scripts not run)...';
+      return 'Configuring packages (static handlers: alternatives, CA certificates, PHP modules, small files)...';
     case 'boot':
       return 'Making bootable (init, guest runner, service)...';
     case 'write':
@@ -101,6 +109,8 @@ function summarize(r: CreateResult): object {
     uuid: r.summary.uuid,
     base: { reference: r.base.reference, digest: r.base.digest },
     packages: r.packages,
+    configured: r.configuration.configured,
+    unconfigured: r.configuration.unconfigured.map((entry) => entry.package),
     chunkedSha256: r.sidecar.chunkedSha256,
     boot: { init: r.boot.init, runner: r.boot.runner, service: r.boot.service ?? null },
   };

@@ -3,7 +3,8 @@
  * parse.c, dump.c): `/var/lib/dpkg/status` (one deb822 stanza per package) and
  * `/var/lib/dpkg/info/PKG[:ARCH].*` (the file list, and the control members). The base
  * image's entries are read back and kept byte for byte; packages unpacked here are
- * recorded as `dpkg --unpack` leaves them: `install ok unpacked`, scripts not run.
+ * recorded as `dpkg --unpack` leaves them: `install ok unpacked`, scripts not run, until
+ * their configuration is done (src/packages/configure/): `install ok installed`.
  */
 import { InfraError, printable } from '../../errors.js';
 import type { TreeEditor } from '../../tree/edit.js';
@@ -15,6 +16,8 @@ const INFO = `${DPKG_ADMIN_DIR}/info`;
 
 /** The Status field of a package unpacked but not configured (dpkg(1) "Package states"). */
 export const UNPACKED_STATUS = 'install ok unpacked';
+/** The Status field of a configured package. */
+export const INSTALLED_STATUS = 'install ok installed';
 
 /**
  * The order dpkg writes the fields of a status stanza in (lib/dpkg/parse.c `fieldinfos`);
@@ -142,6 +145,14 @@ export class DpkgDatabase {
     entry.dirty = true;
     entry.controlFiles = deb.controlFiles;
     this.add(entry);
+  }
+
+  /** A package unpacked here whose configuration was done: `install ok installed`. */
+  markInstalled(name: string): void {
+    for (const entry of this.packages.values()) {
+      if (entry.name !== name || entry.controlFiles === undefined) continue;
+      entry.fields = entry.fields.map((field) => (field[0] === 'Status' ? ['Status', INSTALLED_STATUS] : field));
+    }
   }
 
   /** Writes the status file and the info files of what changed. */

@@ -46,6 +46,8 @@ export class DebInstaller {
     private readonly root: DirInode,
     private readonly sink: DataSink,
     readonly db: DpkgDatabase,
+    /** Sees each data member on its way in (RetainedFiles keeps the ones configuration reads). */
+    private readonly members: (members: AsyncIterable<TarMember>) => AsyncIterable<TarMember> = (members) => members,
   ) {
     this.refs = ContentRefs.ofTree(root);
   }
@@ -89,7 +91,7 @@ export class DebInstaller {
       conffiles: new Map(),
       what,
     };
-    for await (const member of readTar(data)) await this.unpackMember(member, pkg);
+    for await (const member of this.members(readTar(data))) await this.unpackMember(member, pkg);
     const controlFiles = new Map([...control].filter(([member]) => member !== 'control'));
     return { control: fields as Field[], controlFiles, paths: pkg.paths, conffiles: pkg.conffiles };
   }
