@@ -142,7 +142,8 @@ export async function createRootfs(options: CreateOptions): Promise<CreateResult
       const editor = new TreeEditor(root, sink, time);
       const configuration = await configureStatically({ editor, readFile, db, packages: unpacked, arch: 'amd64' });
       const unconfigured = unconfiguredNote(configuration);
-      for (const text of unconfigured === undefined ? notes : [...notes, unconfigured]) emit({ type: 'warning', text });
+      // The mode's note matters only when something was left for the pass it stands for.
+      if (unconfigured !== undefined) for (const text of [...notes, unconfigured]) emit({ type: 'warning', text });
       await db.write(editor);
       emit({ type: 'step', step: 'boot' });
       const boot = await makeBootable(root, writer, {

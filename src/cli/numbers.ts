@@ -10,7 +10,8 @@ export function wholeNumber(flag: string): (raw: unknown) => number {
   return (raw) => {
     if (typeof raw === 'number') return raw;
     const text = String(Array.isArray(raw) ? raw.at(-1) : raw).trim();
-    if (!/^-?\d+$/.test(text)) throw new InfraError('USAGE', `--${flag} takes a whole number, not '${escapeControls(text)}'.`);
-    return Number(text);
+    const value = text === '' ? NaN : Number(text);
+    if (!Number.isInteger(value)) throw new InfraError('USAGE', `--${flag} takes a whole number, not '${escapeControls(text)}'.`);
+    return value;
   };
 }

@@ -33,7 +33,7 @@ const LANGUAGES = [
   {
     lang: 'ruby',
     code: 'puts "ruby #{RUBY_VERSION.split(".").first(2).join(".")}"\nputs `dpkg -s ruby`.lines.grep(/^Status:/)\nputs `dpkg -L ruby`.lines.grep(%r{^/usr/bin/ruby$})\n',
-    stdout: /^ruby 3\.1\nStatus: install ok unpacked\n\/usr\/bin\/ruby\n$/,
+    stdout: /^ruby 3\.1\nStatus: install ok installed\n\/usr\/bin\/ruby\n$/,
   },
 ];
 

@@ -68,7 +68,7 @@ t.test('what cannot boot is refused before QEMU starts', async (t) => {
     [['--mem', '64'], /memory must be a whole number of MiB from 128 to \d+.*: set --mem within/],
     [['--mem', '1e9'], /set --mem within/],
     [['--vcpus', '0'], /vCPU count must be a whole number from 1 to 32, not 0: set --vcpus within/],
-    [['--vcpus', '2.5'], /set --vcpus within/],
+    [['--vcpus', '2.5'], /--vcpus takes a whole number, not '2\.5'/],
   ] as const) {
     await refused(flags.join(' '), run(good, ...flags), 2, message);
   }
