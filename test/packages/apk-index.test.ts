@@ -16,7 +16,7 @@ const stranger = makeApkKey('stranger@example.invalid-1234abcd.rsa.pub');
 const app = buildApk({ name: 'app', version: '1.2.3-r1', depends: ['so:libfoo.so.1', 'cmd:sh', '!legacy<2', 'base>=1.0'], provides: ['cmd:app=1.2.3-r1', 'virtual-app'], installIf: ['app-base', 'docs'], providerPriority: 10 }, trusted);
 const records = [indexRecord(app), indexRecord(buildApk({ name: 'base', version: '1.0-r0' }, trusted))];
 
-async function keysOf(t: Tap.Test, keys: readonly ApkKey[]) {
+async function keysOf(t: { testdir(): string }, keys: readonly ApkKey[]) {
   const dir = t.testdir();
   mkdirSync(join(dir, 'etc/apk/keys'), { recursive: true });
   for (const key of keys) writeFileSync(join(dir, 'etc/apk/keys', key.name), key.publicPem);
