@@ -10,14 +10,14 @@ import { readTar } from '../../tar/reader.js';
 const MAX_MEMBERS = 64;
 
 /** The regular files of a small tar stream, in order: name → bytes. */
-export async function smallTarFiles(data: Buffer, maxBytes: number, what: string): Promise<Map<string, Buffer>> {
+export async function smallTarFiles(data: Buffer, maxBytes: number, what: string, maxMembers = MAX_MEMBERS): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   let total = 0;
   for await (const { entry, body } of readTar(once(data), { maxEntrySize: maxBytes })) {
     if (entry.type !== 'file') continue;
     total += entry.size;
-    if (files.size === MAX_MEMBERS || total > maxBytes) {
-      throw new InfraError('PACKAGE', `${what} holds more than apk's format allows (${MAX_MEMBERS} files, ${maxBytes} bytes); the repository is damaged or hostile`);
+    if (files.size === maxMembers || total > maxBytes) {
+      throw new InfraError('PACKAGE', `${what} holds more than apk's format allows (${maxMembers} files, ${maxBytes} bytes); the repository is damaged or hostile`);
     }
     if (files.has(entry.path)) throw new InfraError('PACKAGE', `${what} holds "${printable(entry.path)}" twice; the repository is damaged or hostile`);
     const chunks: Buffer[] = [];
