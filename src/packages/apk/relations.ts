@@ -25,20 +25,23 @@ const DEPENDENCY = /^(!?)([^\s!<>=~]+)(?:(<=|>=|<|>|=|~)(\S+))?$/;
 
 /** The atoms of a space-separated `D:`, `i:` or `depend` value. */
 export function parseDependencies(value: string | undefined, what: string): ApkDependency[] {
-  return words(value).map((word) => {
-    const m = DEPENDENCY.exec(word);
-    if (m === null || (m[4] !== undefined && !isApkVersion(m[4]))) throw badAtom(word, what);
-    const dependency: ApkDependency = { name: m[2]!, conflict: m[1] === '!' };
-    if (m[3] !== undefined) dependency.version = { op: m[3] as VersionOp, version: m[4]! };
-    return dependency;
-  });
+  return words(value).map((word) => parseAtom(word) ?? badAtom(word, what));
+}
+
+/** One dependency atom, or undefined when it is not in apk's form. */
+export function parseAtom(word: string): ApkDependency | undefined {
+  const m = DEPENDENCY.exec(word);
+  if (m === null || (m[4] !== undefined && !isApkVersion(m[4]))) return undefined;
+  const dependency: ApkDependency = { name: m[2]!, conflict: m[1] === '!' };
+  if (m[3] !== undefined) dependency.version = { op: m[3] as VersionOp, version: m[4]! };
+  return dependency;
 }
 
 /** The entries of a space-separated `p:` or `provides` value. */
 export function parseProvides(value: string | undefined, what: string): ApkProvide[] {
   return words(value).map((word) => {
     const [name, version, extra] = word.split('=');
-    if (!name || extra !== undefined || (version !== undefined && !isApkVersion(version))) throw badAtom(word, what);
+    if (!name || extra !== undefined || (version !== undefined && !isApkVersion(version))) badAtom(word, what);
     return version === undefined ? { name } : { name, version };
   });
 }
@@ -53,6 +56,6 @@ function words(value: string | undefined): string[] {
   return (value ?? '').split(/\s+/).filter((word) => word !== '');
 }
 
-function badAtom(word: string, what: string): InfraError {
-  return new InfraError('PACKAGE', `${what} has a dependency "${printable(word.slice(0, 200))}" that is not in apk's form; the repository index is damaged: report it to its maintainers`);
+function badAtom(word: string, what: string): never {
+  throw new InfraError('PACKAGE', `${what} has a dependency "${printable(word.slice(0, 200))}" that is not in apk's form; the repository index is damaged: report it to its maintainers`);
 }
