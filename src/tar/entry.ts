@@ -29,6 +29,8 @@ export interface TarEntry {
   xattrs: Map<string, Buffer>;
   /** For sparse files: where the stored bytes go; absent for ordinary files. */
   sparse?: SparseRegion[];
+  /** PAX records the reader was asked to keep (`ReadTarOptions.keepRecords`), raw value bytes. */
+  records?: Map<string, Buffer>;
 }
 
 /** An entry and its stored bytes. `body` must be consumed (or left) before the next entry. */

@@ -16,6 +16,8 @@ import { readSparseMap } from './sparse.js';
 export interface ReadTarOptions {
   /** Entries whose stored or apparent size exceeds this are rejected as absurd. */
   maxEntrySize?: number;
+  /** PAX record keys the caller reads itself (e.g. apk's `APK-TOOLS.checksum.SHA1`): kept in `entry.records`. */
+  keepRecords?: readonly string[];
 }
 
 /**
@@ -71,6 +73,8 @@ async function nextMember(
     const sparseName = records.get(PAX_KEY.sparseName)?.toString('latin1');
     if (type === 'file' && sparseName !== undefined) path = sparseName;
     const entry = tarEntry(member, path, type);
+    const kept = keptRecords(records, options.keepRecords);
+    if (kept) entry.records = kept;
     // Types 2-6 carry no data (POSIX ustar); hard links and dumpdirs may, and it is skipped.
     const dataSize = hasData(header.typeflag) ? member.size : 0;
     let mapSize = 0;
@@ -114,6 +118,12 @@ function tarEntry(member: MemberHeaders, path: string, type: TarEntry['type']): 
   if (atime) entry.atime = atime;
   if (ctime) entry.ctime = ctime;
   return entry;
+}
+
+/** The records of `keys` a member has, or nothing when it has none of them. */
+function keptRecords(records: Map<string, Buffer>, keys: readonly string[] | undefined): Map<string, Buffer> | undefined {
+  const kept = new Map((keys ?? []).filter((key) => records.has(key)).map((key) => [key, records.get(key)!]));
+  return kept.size > 0 ? kept : undefined;
 }
 
 /** Yields a member's stored bytes straight from the input chunks. */

@@ -1,21 +1,17 @@
 /**
  * Unpacking `.deb` files into the in-memory tree with dpkg's semantics (dpkg's
- * src/main/archives.c `tarobject`), not a container layer's: a directory that exists
- * stays as it is, also when it is a symlink to a directory (merged /usr: `/lib -> usr/lib`
- * and packages ship `./lib/...`); a file another package owns is a conflict unless this
- * package Replaces it; owners, modes and times come from the archive. File bytes stream
- * into the tree's `DataSink` (the ext4 writer). Maintainer scripts are not run.
+ * src/main/archives.c `tarobject`; the placing itself is src/packages/unpack-tree.ts): a
+ * file another package owns is a conflict unless this package Replaces it. Maintainer
+ * scripts are not run.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { InfraError, printable } from '../../errors.js';
 import { decompress } from '../../image/decompress.js';
-import type { TarEntry, TarMember } from '../../tar/entry.js';
 import { readTar } from '../../tar/reader.js';
-import { ContentRefs } from '../../tree/links.js';
-import { resolve, type ResolveProblem } from '../../tree/resolve.js';
-import type { DataSink, DirInode, Inode, InodeMeta } from '../../tree/tree.js';
+import type { TarMember } from '../../tar/entry.js';
+import type { DataSink, DirInode } from '../../tree/tree.js';
+import { hashedBody, memberComponents, TreeUnpacker, type MemberOwner } from '../unpack-tree.js';
 import { notADeb, readAr } from './ar.js';
 import { parseStanzas, fieldValue, type DpkgDatabase, type Field, type UnpackedDeb } from './dpkg-db.js';
 import type { ResolvedDeb } from './types.js';
@@ -40,16 +36,16 @@ interface Unpacking {
 
 /** Unpacks packages into one tree, keeping its dpkg database in step. */
 export class DebInstaller {
-  private readonly refs: ContentRefs;
+  private readonly tree: TreeUnpacker;
 
   constructor(
-    private readonly root: DirInode,
-    private readonly sink: DataSink,
+    root: DirInode,
+    sink: DataSink,
     readonly db: DpkgDatabase,
     /** Sees each data member on its way in (RetainedFiles keeps the ones configuration reads). */
     private readonly members: (members: AsyncIterable<TarMember>) => AsyncIterable<TarMember> = (members) => members,
   ) {
-    this.refs = ContentRefs.ofTree(root);
+    this.tree = new TreeUnpacker(root, sink);
   }
 
   /** Unpacks one verified .deb (as `dpkg --unpack` does) and records it in the database. */
@@ -91,67 +87,18 @@ export class DebInstaller {
       conffiles: new Map(),
       what,
     };
-    for await (const member of this.members(readTar(data))) await this.unpackMember(member, pkg);
+    const owner: MemberOwner = {
+      what,
+      tool: 'dpkg',
+      claim: (path, memberWhat) => this.claim(path, pkg, memberWhat),
+      fileBody: (path, _entry, body) => (pkg.conffilePaths.has(path) ? hashedBody(body, 'md5', (md5) => pkg.conffiles.set(path, md5.toString('hex'))) : body),
+    };
+    for await (const member of this.members(readTar(data))) {
+      const { path } = await this.tree.place(member, owner);
+      pkg.paths.push(path === '/' ? '/.' : path); // the root stays as it is, as dpkg leaves it
+    }
     const controlFiles = new Map([...control].filter(([member]) => member !== 'control'));
     return { control: fields as Field[], controlFiles, paths: pkg.paths, conffiles: pkg.conffiles };
-  }
-
-  private async unpackMember(member: TarMember, pkg: Unpacking): Promise<void> {
-    const { entry } = member;
-    const parts = memberComponents(entry.path, pkg.what);
-    if (parts.length === 0) {
-      pkg.paths.push('/.'); // the root stays as it is, as dpkg leaves it
-      return;
-    }
-    const path = `/${parts.join('/')}`;
-    const memberWhat = `${printable(path)} of ${pkg.what}`;
-    pkg.paths.push(path);
-    const at = resolve(this.root, parts, { followLast: false, notADirectory: 'fail', fail: pathProblem(memberWhat) });
-    if (at === undefined) {
-      throw new InfraError('PACKAGE', `${memberWhat} comes before its directory in the archive; the package is malformed: rebuild it`);
-    }
-    const { parent, name, inode: existing } = at;
-    if (entry.type === 'dir') {
-      if (existing === undefined) parent.children.set(name, { kind: 'dir', ...meta(entry), children: new Map() });
-      else if (!this.isDirectory(parts)) throw overwriting(memberWhat, 'a directory', existing);
-      return; // an existing directory, or symlink to one, is kept as it is
-    }
-    if (existing?.kind === 'dir') throw overwriting(memberWhat, `a ${entry.type}`, existing);
-    this.claim(path, pkg, memberWhat);
-    if (entry.type === 'file') {
-      this.remove(parent, name); // first: the sink may reuse its blocks for the new bytes
-      const body = pkg.conffilePaths.has(path) ? hashing(member.body, (md5) => pkg.conffiles.set(path, md5)) : member.body;
-      const content = await this.sink.writeFile(body, entry.size, entry.sparse);
-      parent.children.set(name, { kind: 'file', ...meta(entry), content });
-      return;
-    }
-    this.put(parent, name, this.nonFile(entry, memberWhat));
-  }
-
-  private nonFile(entry: TarEntry, what: string): Inode {
-    switch (entry.type) {
-      case 'symlink':
-        return { kind: 'symlink', ...meta(entry), target: entry.linkname };
-      case 'hardlink': {
-        const target = this.hardLinkTarget(entry.linkname, what);
-        if (target.kind === 'file') this.refs.link(target);
-        return target;
-      }
-      case 'char':
-      case 'block':
-        return { kind: entry.type, ...meta(entry), major: entry.devMajor, minor: entry.devMinor };
-      default:
-        return { kind: 'fifo', ...meta(entry) };
-    }
-  }
-
-  private hardLinkTarget(linkname: string, what: string): Inode {
-    const parts = memberComponents(linkname, what);
-    const target = resolve(this.root, parts, { followLast: false, notADirectory: 'missing', fail: pathProblem(what) })?.inode;
-    if (target === undefined || target.kind === 'dir') {
-      throw new InfraError('PACKAGE', `${what} is a hard link to "${printable(linkname)}", which the package has not unpacked before it; rebuild the package`);
-    }
-    return target;
   }
 
   /** dpkg's conflict check: a path in another package's list needs that package in Replaces. */
@@ -165,25 +112,6 @@ export class DebInstaller {
       }
       this.db.disown(owner, path);
     }
-  }
-
-  /** Whether `parts` is a directory, following a symlink in the last component too. */
-  private isDirectory(parts: readonly string[]): boolean {
-    const at = resolve(this.root, parts, { followLast: true, notADirectory: 'missing', fail: pathProblem(printable(parts.join('/'))) });
-    return at?.inode?.kind === 'dir';
-  }
-
-  private put(parent: DirInode, name: string, inode: Inode): void {
-    const old = parent.children.get(name);
-    parent.children.set(name, inode);
-    if (old !== undefined && old !== inode) this.refs.dropSubtree(old, this.sink);
-  }
-
-  private remove(parent: DirInode, name: string): void {
-    const old = parent.children.get(name);
-    if (old === undefined) return;
-    parent.children.delete(name);
-    this.refs.dropSubtree(old, this.sink);
   }
 }
 
@@ -218,16 +146,6 @@ function unpackedTar(name: string, body: AsyncIterable<Buffer>, what: string): A
 }
 
 
-/** Passes `body` on, reporting its md5 (hex) at the end. */
-async function* hashing(body: AsyncIterable<Buffer>, done: (md5: string) => void): AsyncGenerator<Buffer> {
-  const hash = createHash('md5');
-  for await (const chunk of body) {
-    hash.update(chunk);
-    yield chunk;
-  }
-  done(hash.digest('hex'));
-}
-
 async function collect(body: AsyncIterable<Buffer>, max: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -237,23 +155,6 @@ async function collect(body: AsyncIterable<Buffer>, max: number, what: string): 
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);
-}
-
-/**
- * A member name's components (`./usr/bin/x` → usr, bin, x); `[]` for the root. A `..`
- * is refused: dpkg-deb never writes one, and a hostile one would climb out of the tree.
- */
-function memberComponents(name: string, what: string): string[] {
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) {
-    throw new InfraError('PACKAGE', `${what} has a member "${printable(name)}" with "..": the package is hostile or broken; do not install it`);
-  }
-  return parts;
-}
-
-/** Archive metadata: numeric owners, mode bits, the member's mtime for every time. */
-function meta(entry: TarEntry): InodeMeta {
-  return { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, atime: entry.mtime, mtime: entry.mtime, ctime: entry.mtime, xattrs: new Map() };
 }
 
 /** Package names of a relation field (`a (>= 1), b | c:any`), versions and arch qualifiers dropped. */
@@ -267,18 +168,4 @@ function relationNames(value: string | undefined): string[] {
 
 function lines(data: Buffer | undefined): string[] {
   return (data?.toString('latin1') ?? '').split('\n').map((line) => line.trim()).filter((line) => line !== '');
-}
-
-function pathProblem(what: string): (problem: ResolveProblem) => InfraError {
-  return (problem) => {
-    const detail =
-      problem.kind === 'not-a-directory'
-        ? `its directory "${printable(problem.name)}" is a ${problem.inode.kind} in the image`
-        : `resolving its directory near "${printable(problem.name)}" follows too many symlinks`;
-    return new InfraError('PACKAGE', `${what}: ${detail}; the base image and the package disagree: fix the image or leave the package out`);
-  };
-}
-
-function overwriting(what: string, kind: string, existing: Inode): InfraError {
-  return new InfraError('PACKAGE', `${what} is ${kind}, but the image has a ${existing.kind} there, which dpkg would not overwrite; fix the base image or leave the package out`);
 }
