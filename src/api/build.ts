@@ -155,6 +155,7 @@ export function recordSidecar(path: string, name: string, image: Image, summary:
     ...(image.platform ? { platform: image.platform } : {}),
     usedBytes: summary.usedBytes,
     inodes: { count: summary.inodeCount, used: summary.inodeCount - summary.freeInodes },
+    chunkedSha256: summary.chunkedSha256,
   });
 }
 

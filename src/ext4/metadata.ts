@@ -57,7 +57,7 @@ export async function writeMetadata(
   layout: Layout,
   allocator: BlockAllocator,
   id: Identity,
-): Promise<Omit<Ext4Summary, 'path'>> {
+): Promise<Omit<Ext4Summary, 'path' | 'chunkedSha256'>> {
   const used = new BlockBitmap(layout.geometry.blockCount);
   markFixed(used, layout);
   const inodes = new InodeTables(layout);

@@ -3,11 +3,13 @@
  * (src/io/temp.ts), renamed into place only when complete. Writes to consecutive blocks
  * are copied into one reused buffer and issued as one large write (input chunks may be
  * recycled by their producer, and reused memory is cheap where fresh memory page-faults);
- * blocks never written stay holes.
+ * blocks never written stay holes. Every write also feeds the image's chunked sha256
+ * (src/io/digest.ts), so the finished image is not read back to hash it.
  */
 import { writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { InfraError } from '../errors.js';
+import { type ChunkedDigest, WrittenFileDigest } from '../io/digest.js';
 import { fsError, type FsErrorContext } from '../io/fs-errors.js';
 import { sweepStaleTemporaries, TemporaryFile } from '../io/temp.js';
 import { BLOCK_SIZE } from './format.js';
@@ -18,6 +20,7 @@ export class OutputFile {
   private readonly buffer = Buffer.allocUnsafe(COMBINE_BYTES);
   private runStart = -1;
   private runBytes = 0;
+  private readonly digest = new WrittenFileDigest();
 
   private constructor(private readonly file: TemporaryFile) {}
 
@@ -62,6 +65,7 @@ export class OutputFile {
   // Synchronous on purpose: writes land in the page cache, and a thread-pool round trip
   // per write costs more than the copy itself on a busy machine.
   private pwrite(data: Buffer, position: number): void {
+    this.digest.written(position, data);
     try {
       for (let done = 0; done < data.length; ) done += writeSync(this.file.handle.fd, data, done, data.length - done, position + done);
     } catch (err) {
@@ -69,13 +73,18 @@ export class OutputFile {
     }
   }
 
-  /** Sets the final length (extending with a hole), closes and renames into place. */
-  async commit(byteLength: number): Promise<void> {
+  /**
+   * Sets the final length (extending with a hole), closes and renames into place; the
+   * chunked sha256 of what was written.
+   */
+  async commit(byteLength: number): Promise<ChunkedDigest> {
     await this.flush();
     try {
       await this.file.handle.truncate(byteLength);
+      const digest = await this.digest.digest(this.file.path, byteLength);
       await this.file.handle.sync();
       await this.file.commit();
+      return digest;
     } catch (err) {
       await this.discard();
       throw diskError(err, dirname(this.finalPath));

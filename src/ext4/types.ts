@@ -102,4 +102,6 @@ export interface Ext4Summary {
   usedBytes: number;
   uuid: string;
   journalBlocks: number;
+  /** The image's chunked sha256 (src/io/digest.ts), computed from the writes. */
+  chunkedSha256: string;
 }

@@ -77,7 +77,7 @@ export class Ext4Writer implements DataSink<Ext4Content> {
     this.data.release(content);
   }
 
-  /** Lays out and writes all metadata, then renames the image into place. */
+  /** Lays out and writes all metadata, then renames the image into place; its chunked sha256 comes with the summary. */
   async finish(root: DirInode): Promise<Ext4Summary> {
     try {
       const tree = numberTree(root, this.options.time);
@@ -88,8 +88,8 @@ export class Ext4Writer implements DataSink<Ext4Content> {
       const layout = planLayout(tree, needs, this.allocator, geometryFor(blockCount));
       if (!layout) throw tooSmall(this.options.size as number, minimumMiB(needs));
       const summary = await writeMetadata(this.file, tree, layout, this.allocator, id);
-      await this.file.commit(blockCount * BLOCK_SIZE);
-      return { ...summary, path: this.file.finalPath };
+      const digest = await this.file.commit(blockCount * BLOCK_SIZE);
+      return { ...summary, path: this.file.finalPath, chunkedSha256: digest.sha256 };
     } catch (err) {
       await this.file.discard();
       throw err;

@@ -172,11 +172,89 @@ export class ChunkedDigester {
     this.chunkBytes = 0;
   }
 
-  /** A hash that has taken `count` zero bytes. */
   private hashZeros(count: number): Hash {
-    const hash = createHash('sha256');
-    for (let left = count; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
-    return hash;
+    return updateZeros(createHash('sha256'), count);
+  }
+}
+
+/** Feeds `count` zero bytes to `hash`; returns it. */
+function updateZeros(hash: Hash, count: number): Hash {
+  for (let left = count; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+  return hash;
+}
+
+/** A chunk hashed from the writes into it: their bytes and the gaps before them, in order. */
+interface WrittenChunk {
+  hash: Hash;
+  /** Offset in the chunk up to which the hash has taken bytes. */
+  end: number;
+}
+
+/**
+ * The chunked sha256 of a file being written at any positions into an empty file,
+ * computed from the writes themselves so that the file is not read back: each chunk is
+ * hashed as its bytes are written, gaps between writes as zeros (holes), and a chunk never
+ * written is the zero-chunk constant. A chunk written out of order (backwards, or over
+ * bytes already written) cannot be hashed on the fly: it is read back from the file at
+ * the end, once its bytes are final. The value is that of chunkedDigestFile.
+ */
+export class WrittenFileDigest {
+  /** Chunks written so far: hashed in order, or `undefined` once they must be read back. */
+  private readonly chunks = new Map<number, WrittenChunk | undefined>();
+
+  /** Takes `data` written at byte `position` (call it for every write, before its buffer is reused). */
+  written(position: number, data: Buffer): void {
+    for (let offset = 0; offset < data.length; ) {
+      const at = position + offset;
+      const index = Math.floor(at / DIGEST_CHUNK_BYTES);
+      const within = at - index * DIGEST_CHUNK_BYTES;
+      const n = Math.min(data.length - offset, DIGEST_CHUNK_BYTES - within);
+      this.place(index, within, data.subarray(offset, offset + n));
+      offset += n;
+    }
+  }
+
+  /**
+   * The digest of `file` once `byteLength` is its final length and every write is done;
+   * chunks written out of order are read from it (`readBackChunks` of them). Call once.
+   */
+  async digest(file: string, byteLength: number): Promise<ChunkedDigest & { readBackChunks: number }> {
+    const count = Math.ceil(byteLength / DIGEST_CHUNK_BYTES);
+    const digests: Buffer[] = [];
+    let hashedChunks = 0;
+    let readBackChunks = 0;
+    for (let index = 0; index < count; index++) {
+      const size = Math.min(DIGEST_CHUNK_BYTES, byteLength - index * DIGEST_CHUNK_BYTES);
+      if (!this.chunks.has(index) && size === DIGEST_CHUNK_BYTES) {
+        digests.push(ZERO_CHUNK_SHA256);
+        continue;
+      }
+      // A short last chunk never written has no constant: hashed as zeros.
+      if (!this.chunks.has(index)) this.chunks.set(index, { hash: createHash('sha256'), end: 0 });
+      const chunk = this.chunks.get(index);
+      hashedChunks++;
+      if (chunk === undefined || chunk.end > size) {
+        // Written out of order, or past the final length (truncated away): read it back.
+        readBackChunks++;
+        digests.push(Buffer.from((await digestFile(file, { offset: index * DIGEST_CHUNK_BYTES, size })).hex(), 'hex'));
+        continue;
+      }
+      digests.push(updateZeros(chunk.hash, size - chunk.end).digest());
+    }
+    this.chunks.clear();
+    return { sha256: createHash('sha256').update(Buffer.concat(digests)).digest('hex'), chunks: count, hashedChunks, readBackChunks };
+  }
+
+  private place(index: number, within: number, piece: Buffer): void {
+    if (!this.chunks.has(index)) this.chunks.set(index, { hash: createHash('sha256'), end: 0 });
+    const chunk = this.chunks.get(index);
+    if (chunk === undefined) return;
+    if (within < chunk.end) {
+      this.chunks.set(index, undefined);
+      return;
+    }
+    updateZeros(chunk.hash, within - chunk.end).update(piece);
+    chunk.end = within + piece.length;
   }
 }
 

@@ -18,9 +18,13 @@ export { parseSidecar, type Sidecar, type SidecarV1, type SidecarV2 } from './si
 
 const NO_IMAGE_ADVICE = "build it with 'infra.operator rootfs from-docker' or download it with 'infra.operator rootfs download'";
 
-/** What the builder knows; writeSidecar measures the rest from the file. */
+/**
+ * What the builder knows; writeSidecar measures the rest from the file. A writer that
+ * hashed the image while writing it gives its `chunkedSha256`, so it is not read back.
+ */
 export type SidecarFacts = Pick<Sidecar, 'name' | 'image' | 'digest' | 'usedBytes' | 'inodes'> &
-  Partial<Pick<Sidecar, 'platform' | 'builtAt'>>;
+  Partial<Pick<Sidecar, 'platform' | 'builtAt'>> &
+  Partial<Pick<SidecarV2, 'chunkedSha256'>>;
 
 /**
  * The digest an image is verified by: `sha256`, the plain one (version 1 sidecars, and
@@ -50,13 +54,14 @@ export async function assertSidecarReplaceable(rootfsPath: string): Promise<void
 }
 
 /**
- * Hashes the finished image (the chunked sha256) and writes its version 2 sidecar beside
- * it. Call it after the image file is closed: its size and mtime are recorded.
+ * Writes the version 2 sidecar of a finished image beside it, hashing the image (the
+ * chunked sha256) unless `facts` has it. Call it after the image file is closed: its size
+ * and mtime are recorded.
  */
 export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Promise<SidecarV2> {
   const before = await statRootfs(rootfsPath);
-  const chunked = await chunkedDigestFile(rootfsPath);
-  const after = await statRootfs(rootfsPath);
+  const chunkedSha256 = facts.chunkedSha256 ?? (await chunkedDigestFile(rootfsPath)).sha256;
+  const after = facts.chunkedSha256 === undefined ? await statRootfs(rootfsPath) : before;
   if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) {
     throw new InfraError('DISK', `${rootfsPath} changed while it was being hashed; run the command again when nothing else writes it.`);
   }
@@ -70,7 +75,7 @@ export async function writeSidecar(rootfsPath: string, facts: SidecarFacts): Pro
     usedBytes: facts.usedBytes,
     inodes: { count: facts.inodes.count, used: facts.inodes.used },
     chunkSize: DIGEST_CHUNK_BYTES,
-    chunkedSha256: chunked.sha256,
+    chunkedSha256,
     toolVersion: VERSION,
     builtAt: facts.builtAt ?? new Date().toISOString(),
     imageMtimeMs: after.mtimeMs,
