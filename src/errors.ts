@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ROOTFS' // the image cannot be made bootable as asked
   | 'PACKAGE' // a .deb that cannot be installed: malformed, or conflicting with installed files
   | 'VM_UNAVAILABLE' // no kernel / VMM to boot with (exit 3)
+  | 'INTERNAL' // a helper thread of the tool failed or stopped answering
   | 'S3'; // S3 operation failed
 
 /** Exit codes, documented in docs/exit-codes.md. */

@@ -48,7 +48,7 @@ export class OutputFile {
     }
     await this.flush();
     if (data.length >= COMBINE_BYTES) {
-      this.pwrite(data, position);
+      await this.pwrite(data, position);
       return;
     }
     data.copy(this.buffer, 0);
@@ -57,15 +57,15 @@ export class OutputFile {
   }
 
   async flush(): Promise<void> {
-    if (this.runBytes > 0) this.pwrite(this.buffer.subarray(0, this.runBytes), this.runStart);
+    if (this.runBytes > 0) await this.pwrite(this.buffer.subarray(0, this.runBytes), this.runStart);
     this.runStart = -1;
     this.runBytes = 0;
   }
 
   // Synchronous on purpose: writes land in the page cache, and a thread-pool round trip
   // per write costs more than the copy itself on a busy machine.
-  private pwrite(data: Buffer, position: number): void {
-    this.digest.written(position, data);
+  private async pwrite(data: Buffer, position: number): Promise<void> {
+    await this.digest.written(position, data);
     try {
       for (let done = 0; done < data.length; ) done += writeSync(this.file.handle.fd, data, done, data.length - done, position + done);
     } catch (err) {

@@ -41,7 +41,7 @@ export async function* verified(
 ): AsyncIterable<Buffer> {
   const counter = new DigestCounter();
   for await (const chunk of source) {
-    counter.update(chunk);
+    await counter.update(chunk);
     if (expected.size !== undefined && counter.bytes > expected.size) {
       throw integrityError(what, `more than the ${expected.size} bytes declared`);
     }
@@ -50,7 +50,7 @@ export async function* verified(
   if (expected.size !== undefined && counter.bytes !== expected.size) {
     throw integrityError(what, `${counter.bytes} bytes instead of the ${expected.size} declared`);
   }
-  const actual = counter.digest();
+  const actual = await counter.digest();
   if (actual !== expected.digest) {
     throw integrityError(what, `digest ${actual} instead of ${expected.digest}`);
   }

@@ -3,12 +3,9 @@
  * `Image` for a registry, an OCI layout or archive, a `docker save` archive or a plain
  * rootfs tarball. See docs/sources.md.
  */
-import { openDockerArchive } from './docker-archive.js';
-import { openOciArchive, openOciDirectory } from './layout.js';
 import { DEFAULT_PLATFORM, parsePlatform } from './media.js';
 import { parseSource } from './reference.js';
-import { openRegistryImage, type RegistryOptions } from './registry/remote.js';
-import { openRootfsTarball } from './rootfs-tarball.js';
+import type { RegistryOptions } from './registry/remote.js';
 import type { Image } from './types.js';
 
 export interface OpenImageOptions extends RegistryOptions {
@@ -16,20 +13,21 @@ export interface OpenImageOptions extends RegistryOptions {
   platform?: string;
 }
 
+/** Each source's code is loaded when an image of its kind is opened (the HTTP client alone costs ~60 ms of start-up). */
 export async function openImage(ref: string, options: OpenImageOptions = {}): Promise<Image> {
   const wanted = parsePlatform(options.platform ?? DEFAULT_PLATFORM);
   const source = parseSource(ref);
   switch (source.transport) {
     case 'docker':
-      return openRegistryImage(source.ref, wanted, ref.startsWith('docker://') ? ref : `docker://${ref}`, options);
+      return (await import('./registry/remote.js')).openRegistryImage(source.ref, wanted, ref.startsWith('docker://') ? ref : `docker://${ref}`, options);
     case 'oci':
-      return openOciDirectory(source.path, source.ref, wanted, ref);
+      return (await import('./layout.js')).openOciDirectory(source.path, source.ref, wanted, ref);
     case 'oci-archive':
-      return openOciArchive(source.path, source.ref, wanted, ref);
+      return (await import('./layout.js')).openOciArchive(source.path, source.ref, wanted, ref);
     case 'docker-archive':
-      return openDockerArchive(source.path, source.ref, wanted, ref);
+      return (await import('./docker-archive.js')).openDockerArchive(source.path, source.ref, wanted, ref);
     case 'tar':
-      return openRootfsTarball(source.path, ref);
+      return (await import('./rootfs-tarball.js')).openRootfsTarball(source.path, ref);
   }
 }
 

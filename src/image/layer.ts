@@ -30,12 +30,16 @@ export interface FileLayerSpec {
 }
 
 const READ_CHUNK = 1 << 20;
-/** Buffers a recycling read cycles through (a chunk is reused only this many reads later). */
-const RING_CHUNKS = 32;
+/**
+ * Buffers a recycling read cycles through (a chunk is reused only this many reads later):
+ * a margin over the contract, which the poisoning test mode enforces exactly; each one
+ * more is 1 MiB of resident memory.
+ */
+const RING_CHUNKS = 4;
 /**
  * Test mode (INFRA_OPERATOR_POISON_RECYCLED=1): chunks of these sizes, cutting headers and
  * frames anywhere, each overwritten with POISON as soon as the next is asked for. A view
- * kept past its lifetime then reads garbage in every test, not after 32 MiB in production.
+ * kept past its lifetime then reads garbage in every test, not after 4 MiB in production.
  */
 const POISON_CHUNKS = [1, 509, 4096, 7, 65_537, 3, 1 << 20];
 const POISON = 0xdb;
@@ -53,7 +57,7 @@ function poisoning(): boolean {
  * With `recycle`, chunk memory is reused (fresh memory costs a page fault per 4 KiB, which
  * on hundreds of MiB is slower than the reads themselves). The contract: a chunk is valid
  * until the consumer asks for the next one; a consumer copies what it keeps longer (the
- * byte reader's `read`, the ext4 writer's block buffer). Production reuses a chunk only 32
+ * byte reader's `read`, the ext4 writer's block buffer). Production reuses a chunk only 4
  * reads later; the poisoning test mode enforces the contract exactly.
  */
 export async function* readFileRange(file: string, offset: number, size: number, recycle = false): AsyncIterable<Buffer> {

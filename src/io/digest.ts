@@ -9,6 +9,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { InfraError } from '../errors.js';
 import { fsError } from './fs-errors.js';
+import { ThreadSha256 } from './hash-thread.js';
 import { isZero } from './zero.js';
 
 /**
@@ -17,24 +18,29 @@ import { isZero } from './zero.js';
  */
 const FILE_CHUNK = 4 * 1024 * 1024;
 
-/** Counts and hashes bytes that pass through it. */
+/** Counts and hashes (on the hashing thread) bytes that pass through it. */
 export class DigestCounter {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash = new ThreadSha256();
   bytes = 0;
 
-  update(chunk: Buffer): void {
-    this.hash.update(chunk);
+  update(chunk: Buffer): Promise<void> {
     this.bytes += chunk.length;
+    return this.hash.update(chunk);
   }
 
   /** `sha256:<hex>`; ends the hash (call once). */
-  digest(): string {
-    return `sha256:${this.hex()}`;
+  async digest(): Promise<string> {
+    return `sha256:${await this.hex()}`;
   }
 
   /** The bare hex digest; ends the hash (call once). */
-  hex(): string {
-    return this.hash.digest('hex');
+  async hex(): Promise<string> {
+    return (await this.hash.digest()).toString('hex');
+  }
+
+  /** Ends the hash unused (the bytes are hashed again from the start elsewhere). */
+  drop(): void {
+    this.hash.drop();
   }
 }
 
@@ -49,10 +55,10 @@ export type DigestCallback = (digest: string, size: number) => void;
 export async function* digesting(source: AsyncIterable<Buffer>, onDone: DigestCallback): AsyncGenerator<Buffer> {
   const counter = new DigestCounter();
   for await (const chunk of source) {
-    counter.update(chunk);
+    await counter.update(chunk);
     yield chunk;
   }
-  onDone(counter.digest(), counter.bytes);
+  onDone(await counter.digest(), counter.bytes);
 }
 
 export interface FileRange {
@@ -78,7 +84,7 @@ export async function digestFile(file: string, range?: FileRange, code: 'DISK' |
  * Reads `file` (or `range` of it) in pieces of `pieceBytes` into one reused buffer, with
  * synchronous reads and a turn of the event loop between pieces; the bytes read.
  */
-async function readPieces(file: string, pieceBytes: number, range: FileRange | undefined, code: 'DISK' | 'INPUT', onPiece: (piece: Buffer) => void): Promise<number> {
+async function readPieces(file: string, pieceBytes: number, range: FileRange | undefined, code: 'DISK' | 'INPUT', onPiece: (piece: Buffer) => void | Promise<void>): Promise<number> {
   const buffer = Buffer.allocUnsafe(pieceBytes);
   const start = range?.offset ?? 0;
   const end = range ? range.offset + range.size : Number.POSITIVE_INFINITY;
@@ -89,7 +95,8 @@ async function readPieces(file: string, pieceBytes: number, range: FileRange | u
     while (position < end) {
       const n = readSync(fd, buffer, 0, Math.min(buffer.length, end - position), position);
       if (n === 0) break;
-      onPiece(n === buffer.length ? buffer : buffer.subarray(0, n));
+      // The piece is consumed (hashed or copied to the hashing thread) before the buffer is reused.
+      await onPiece(n === buffer.length ? buffer : buffer.subarray(0, n));
       position += n;
       await nextTurn();
     }
@@ -185,7 +192,7 @@ function updateZeros(hash: Hash, count: number): Hash {
 
 /** A chunk hashed from the writes into it: their bytes and the gaps before them, in order. */
 interface WrittenChunk {
-  hash: Hash;
+  hash: ThreadSha256;
   /** Offset in the chunk up to which the hash has taken bytes. */
   end: number;
 }
@@ -196,20 +203,21 @@ interface WrittenChunk {
  * hashed as its bytes are written, gaps between writes as zeros (holes), and a chunk never
  * written is the zero-chunk constant. A chunk written out of order (backwards, or over
  * bytes already written) cannot be hashed on the fly: it is read back from the file at
- * the end, once its bytes are final. The value is that of chunkedDigestFile.
+ * the end, once its bytes are final. The value is that of chunkedDigestFile. Hashing
+ * happens on the hashing thread (hash-thread.ts), beside the writing.
  */
 export class WrittenFileDigest {
   /** Chunks written so far: hashed in order, or `undefined` once they must be read back. */
   private readonly chunks = new Map<number, WrittenChunk | undefined>();
 
-  /** Takes `data` written at byte `position` (call it for every write, before its buffer is reused). */
-  written(position: number, data: Buffer): void {
+  /** Takes `data` written at byte `position` (await it for every write before its buffer is reused). */
+  async written(position: number, data: Buffer): Promise<void> {
     for (let offset = 0; offset < data.length; ) {
       const at = position + offset;
       const index = Math.floor(at / DIGEST_CHUNK_BYTES);
       const within = at - index * DIGEST_CHUNK_BYTES;
       const n = Math.min(data.length - offset, DIGEST_CHUNK_BYTES - within);
-      this.place(index, within, data.subarray(offset, offset + n));
+      await this.place(index, within, data.subarray(offset, offset + n));
       offset += n;
     }
   }
@@ -230,31 +238,35 @@ export class WrittenFileDigest {
         continue;
       }
       // A short last chunk never written has no constant: hashed as zeros.
-      if (!this.chunks.has(index)) this.chunks.set(index, { hash: createHash('sha256'), end: 0 });
+      if (!this.chunks.has(index)) this.chunks.set(index, { hash: new ThreadSha256(), end: 0 });
       const chunk = this.chunks.get(index);
       hashedChunks++;
       if (chunk === undefined || chunk.end > size) {
         // Written out of order, or past the final length (truncated away): read it back.
+        chunk?.hash.drop();
         readBackChunks++;
-        digests.push(Buffer.from((await digestFile(file, { offset: index * DIGEST_CHUNK_BYTES, size })).hex(), 'hex'));
+        digests.push(Buffer.from(await (await digestFile(file, { offset: index * DIGEST_CHUNK_BYTES, size })).hex(), 'hex'));
         continue;
       }
-      digests.push(updateZeros(chunk.hash, size - chunk.end).digest());
+      chunk.hash.updateZeros(size - chunk.end);
+      digests.push(await chunk.hash.digest());
     }
     this.chunks.clear();
     return { sha256: createHash('sha256').update(Buffer.concat(digests)).digest('hex'), chunks: count, hashedChunks, readBackChunks };
   }
 
-  private place(index: number, within: number, piece: Buffer): void {
-    if (!this.chunks.has(index)) this.chunks.set(index, { hash: createHash('sha256'), end: 0 });
+  private async place(index: number, within: number, piece: Buffer): Promise<void> {
+    if (!this.chunks.has(index)) this.chunks.set(index, { hash: new ThreadSha256(), end: 0 });
     const chunk = this.chunks.get(index);
     if (chunk === undefined) return;
     if (within < chunk.end) {
+      chunk.hash.drop();
       this.chunks.set(index, undefined);
       return;
     }
-    updateZeros(chunk.hash, within - chunk.end).update(piece);
+    chunk.hash.updateZeros(within - chunk.end);
     chunk.end = within + piece.length;
+    await chunk.hash.update(piece);
   }
 }
 

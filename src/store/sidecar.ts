@@ -166,7 +166,7 @@ export function withSidecarDigest(sidecar: Sidecar, hex: string): Sidecar {
 
 /** Reads the file once for a digest of `kind`. */
 export async function computeDigest(path: string, kind: DigestKind): Promise<ImageDigest> {
-  const hex = kind === 'sha256' ? (await digestFile(path)).hex() : (await chunkedDigestFile(path)).sha256;
+  const hex = kind === 'sha256' ? await (await digestFile(path)).hex() : (await chunkedDigestFile(path)).sha256;
   return { kind, hex };
 }
 

@@ -24,7 +24,7 @@ async function writeAndDigest(path: string, size: number, writes: Array<[positio
   try {
     for (const [position, data] of writes) {
       writeSync(fd, data, 0, data.length, position);
-      digest.written(position, data);
+      await digest.written(position, data);
     }
     ftruncateSync(fd, size);
   } finally {

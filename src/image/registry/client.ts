@@ -215,6 +215,7 @@ export class RegistryClient {
       if (res.status !== 200 && res.status !== 206) throw await this.failure(res, what);
       if (res.status === 200 || !contentRangeStartsAt(header(res, 'content-range'), resumeAt)) {
         // The server ignored the Range: start over.
+        counter.drop();
         counter = new DigestCounter();
         await handle.truncate(0);
       }
@@ -224,12 +225,12 @@ export class RegistryClient {
           throw new InfraError('INTEGRITY', `${this.name}: ${what} is longer than the ${descriptor.size} bytes its manifest declares`);
         }
         await handle.write(chunk, 0, chunk.length, counter.bytes);
-        counter.update(chunk);
+        await counter.update(chunk);
         onBytes(counter.bytes);
       }
       if (counter.bytes < descriptor.size) throw new TransientError(`${what} ended after ${counter.bytes} of ${descriptor.size} bytes`);
     });
-    const digest = counter.digest();
+    const digest = await counter.digest();
     if (digest !== descriptor.digest) {
       throw new InfraError('INTEGRITY', `${this.name}: ${what} arrived with digest ${digest}; it was corrupted in transit or on the registry. Try again`);
     }
