@@ -36,6 +36,35 @@ export function repeat(n, fn, before = () => {}) {
   return { seconds: median(runs.map((r) => r.seconds)), rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
 }
 
+/**
+ * Runs every case once per round, `n` rounds, the cases alternating (so a slow spell of a
+ * shared machine hits all of them); per case the median wall time, the max peak RSS and
+ * every run's seconds. `before` runs before each case.
+ */
+export function alternate(n, cases, before = () => {}) {
+  const runs = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  for (let i = 0; i < n; i++) {
+    for (const [name, fn] of Object.entries(cases)) {
+      before(name);
+      runs[name].push(fn());
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, r]) => [name, { seconds: median(r.map((x) => x.seconds)), rssMiB: Math.max(...r.map((x) => x.rssMiB)), all: r.map((x) => x.seconds) }]),
+  );
+}
+
+/**
+ * Another build of the CLI to run beside this one (`BENCH_BASE_CLI=/path/bin/infra.operator.js`,
+ * e.g. the main branch's), so a change is measured against what it replaces in the same run.
+ */
+export const BASE_CLI = process.env.BENCH_BASE_CLI;
+
+/** `0.81 0.79 0.84` */
+export function runsOf(m) {
+  return m.all.map((s) => fmt(s)).join(' ');
+}
+
 export function debianMirror() {
   for (const file of ['/etc/apt/sources.list.d/debian.sources']) {
     if (existsSync(file)) {

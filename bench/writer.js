@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ALPINE, BENCH, CLI, WORK, debootstrapTree, fmt, measure, repeat } from './lib.js';
+import { ALPINE, BASE_CLI, BENCH, CLI, WORK, alternate, debootstrapTree, fmt, measure, runsOf } from './lib.js';
 
 const WRITE_TAR = join(BENCH, 'write-tar.js');
 
@@ -25,33 +25,43 @@ function prepare(name, makeTar) {
 
 function compare(name, { dir, tar, tree }, sizeMiB) {
   const ours = join(dir, 'ours.ext4');
+  const base = join(dir, 'base.ext4');
   const theirs = join(dir, 'mke2fs.ext4');
-  const cleanup = () => rmSync(ours, { force: true }) || rmSync(theirs, { force: true });
-  const cat = () => execFileSync('cat', [tar], { stdio: ['ignore', 'ignore', 'ignore'] }); // warm the page cache
-  cat();
-  // The writer alone (tar reader → tree → ext4), as mke2fs -d does it.
-  const writer = repeat(RUNS, () => measure([process.execPath, WRITE_TAR, tar, ours, String(sizeMiB)]), cleanup);
-  // The whole command: also hashes the input (the image digest) and the image (sidecar).
-  const command = repeat(RUNS, () =>
-    measure([process.execPath, CLI, 'rootfs', 'from-docker', '-q', '-n', name, '-i', `tar:${tar}`, '-s', String(sizeMiB), '-o', ours, '--init', 'none', '--guest-runner', 'none']),
-  cleanup);
-  const them = repeat(RUNS, () => measure(['mke2fs', '-q', '-F', '-t', 'ext4', '-d', tree, theirs, `${sizeMiB}M`]), cleanup);
-  const bytes = statSync(tar).size;
-  return { name, sizeMiB, tarMiB: bytes / 1048576, writer, command, them };
+  const cleanup = () => [ours, `${ours}.json`, base, `${base}.json`, theirs].forEach((p) => rmSync(p, { force: true }));
+  execFileSync('cat', [tar], { stdio: ['ignore', 'ignore', 'ignore'] }); // warm the page cache
+  const fromDocker = (cli, out) => () =>
+    measure([process.execPath, cli, 'rootfs', 'from-docker', '-q', '-n', name, '-i', `tar:${tar}`, '-s', String(sizeMiB), '-o', out, '--init', 'none', '--guest-runner', 'none']);
+  const cases = {
+    // mke2fs does not fsync; the command does: sync the file as well.
+    mke2fs: () => measure(['sh', '-c', `mke2fs -q -F -t ext4 -d '${tree}' '${theirs}' ${sizeMiB}M && sync '${theirs}'`]),
+    // The writer alone (tar reader → tree → ext4), as mke2fs -d does it.
+    writer: () => measure([process.execPath, WRITE_TAR, tar, ours, String(sizeMiB)]),
+    // The whole command: also hashes the input (the image digest) and the image (sidecar), and fsyncs.
+    command: fromDocker(CLI, ours),
+    ...(BASE_CLI ? { base: fromDocker(BASE_CLI, base) } : {}),
+  };
+  const r = alternate(RUNS, cases, cleanup);
+  cleanup();
+  return { name, sizeMiB, tarMiB: statSync(tar).size / 1048576, ...r };
 }
 
 function report(r) {
-  const line = (label, m) => `  ${label.padEnd(28)} ${fmt(m.seconds)} s  ${fmt(m.rssMiB, 0).padStart(4)} MiB RSS  ${fmt(m.seconds / r.them.seconds)}× mke2fs`;
+  const line = (label, m) => `  ${label.padEnd(30)} ${fmt(m.seconds)} s  ${fmt(m.rssMiB, 0).padStart(4)} MiB RSS  ${fmt(m.seconds / r.mke2fs.seconds)}× mke2fs  (runs ${runsOf(m)})`;
   console.log(`${r.name}: tar ${fmt(r.tarMiB, 0)} MiB, image ${r.sizeMiB} MiB`);
-  console.log(line('mke2fs -t ext4 -d', r.them));
+  console.log(line('mke2fs -t ext4 -d, sync', r.mke2fs));
   console.log(line('infra.operator writer', r.writer));
-  console.log(line('from-docker (+sha256, sidecar)', r.command));
+  console.log(line('from-docker tar: (whole command)', r.command));
+  if (r.base) console.log(line('from-docker tar:, BENCH_BASE_CLI', r.base));
 }
 
 export function benchWriter() {
-  console.log(`# ext4 writer vs mke2fs -t ext4 -d (median of ${RUNS}, page cache warm)`);
+  console.log(`# ext4 writer vs mke2fs -t ext4 -d (median of ${RUNS} alternating runs, page cache warm)`);
   const alpine = prepare('alpine', (tar) => execFileSync('sh', ['-c', `gzip -dc '${ALPINE}' > '${tar}'`]));
   report(compare('alpine', alpine, 64));
-  const deb = prepare('debootstrap', (tar) => execFileSync('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-cf', tar, '-C', debootstrapTree(), '.']));
-  report(compare('debootstrap', deb, 512));
+  report(compare('debootstrap', debootstrapTar(), 1024));
+}
+
+/** The debootstrap tree as a tarball and extracted (for mke2fs), built once. */
+export function debootstrapTar() {
+  return prepare('debootstrap', (tar) => execFileSync('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-cf', tar, '-C', debootstrapTree(), '.']));
 }

@@ -59,6 +59,13 @@ export interface BootJobOutcome {
   result: JobResult;
   /** The guest powered itself off (QEMU exited on its own after the result). */
   poweredOff: boolean;
+  /**
+   * QEMU was stopped as soon as the result was complete instead of waiting for the guest
+   * to shut down: a run without `persist` (every write goes to an overlay that is thrown
+   * away, so a clean shutdown saves nothing) and without `console` (which shows the guest
+   * to its end).
+   */
+  stoppedAfterResult: boolean;
   accel: 'kvm' | 'tcg';
   console: string;
   /** Milliseconds from starting the VM to the runner's ready line. */
@@ -206,7 +213,8 @@ export async function bootJob(options: BootJobOptions): Promise<BootJobOutcome> 
     const deadlines = { boot: options.bootTimeout ?? (accel === 'kvm' ? 60 : 240), result: resultDeadline(options.job, accel) };
     const watcher = new ConsoleWatcher(secret, maxResultLine(options.job.maxOutput));
     const { signal, onEvent } = options;
-    return await runQemu({ qemu: options.qemu ?? QEMU, args, work, accel, deadlines, watcher, consoleCopy: options.console, signal, onEvent });
+    const stopAfterResult = !options.persist && options.console === undefined;
+    return await runQemu({ qemu: options.qemu ?? QEMU, args, work, accel, deadlines, watcher, consoleCopy: options.console, stopAfterResult, signal, onEvent });
   } finally {
     await workDir.remove();
   }
@@ -226,6 +234,8 @@ interface QemuRun {
   deadlines: { boot: number; result: number };
   watcher: ConsoleWatcher;
   consoleCopy?: NodeJS.WritableStream;
+  /** Stop QEMU once the result is complete (BootJobOutcome.stoppedAfterResult). */
+  stopAfterResult: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BootEvent) => void;
 }
@@ -250,6 +260,7 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     let timedOut: string | undefined;
+    let stoppedAfterResult = false;
 
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -284,6 +295,10 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
         stage = 'poweroff';
         emit('done');
         deadline(POWEROFF_WAIT_S, 'poweroff');
+        if (run.stopAfterResult) {
+          stoppedAfterResult = true;
+          kill();
+        }
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
@@ -304,7 +319,7 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
         if (signal?.aborted) {
           reject(signal.reason);
         } else if (watcher.result !== undefined) {
-          resolve({ result: watcher.result, poweredOff: timedOut === undefined && code === 0, accel, console: consoleText, readyMs });
+          resolve({ result: watcher.result, poweredOff: !stoppedAfterResult && timedOut === undefined && code === 0, stoppedAfterResult, accel, console: consoleText, readyMs });
         } else if (!watcher.ready && timedOut === undefined && code !== 0 && stderr.trim() !== '') {
           reject(new InfraError('VM_UNAVAILABLE', `${qemu} failed: ${stderr.trim()}`));
         } else if (!watcher.ready) {
@@ -317,7 +332,7 @@ function runQemu(run: QemuRun): Promise<BootJobOutcome> {
             ),
           );
         } else {
-          resolve({ result: lostResult(timedOut ?? 'the VM stopped before printing a result'), poweredOff: false, accel, console: consoleText, readyMs });
+          resolve({ result: lostResult(timedOut ?? 'the VM stopped before printing a result'), poweredOff: false, stoppedAfterResult: false, accel, console: consoleText, readyMs });
         }
       });
     });

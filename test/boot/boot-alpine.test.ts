@@ -2,7 +2,8 @@
  * Boots the Alpine minirootfs fixture, made bootable with BusyBox init, under QEMU through
  * the real CLI (`rootfs run`), and checks the whole path: ready line, the job's output run
  * as the image USER (busybox su) with its ENV in its WORKDIR, the result fields, a clean
- * power-off, and an image left untouched without --persist.
+ * power-off, and an image left untouched without --persist; without --console QEMU is
+ * stopped as soon as the result is complete.
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { ALPINE_X86, prerequisites, tempDir } from '../helpers/env.js';
 import { BOOT_TOOLS, alpineDir, bootableImage, kernelFiles } from '../helpers/boot.js';
 import { runCli } from '../helpers/cli.js';
+import { bootJob } from '../../src/vm/qemu.js';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -45,4 +47,11 @@ t.test('alpine with busybox init runs a sh job', async (t) => {
   t.match(run.stderr, /reboot: Power down/, 'the guest powered off');
   t.notMatch(run.stderr, /did not power off/);
   t.equal(sha256(image), before, 'the image is unchanged without --persist');
+
+  // Without --console and --persist, QEMU is stopped once the result is in: the overlay
+  // holding the guest's writes is thrown away, so waiting for its shutdown saves nothing.
+  const quick = await bootJob({ rootfs: image, accel: 'auto', persist: false, job: { lang: 'sh', code: 'echo quick', timeout: 20 } });
+  t.same([quick.result.status, quick.result.stdout], ['success', 'quick\n'], 'the result is complete');
+  t.same([quick.stoppedAfterResult, quick.poweredOff], [true, false], 'QEMU stopped after the result, not waiting for the power-off');
+  t.equal(sha256(image), before, 'the image is unchanged');
 });

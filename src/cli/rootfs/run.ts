@@ -81,7 +81,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         progress?.end();
       }
       process.stdout.write(`${JSON.stringify({ trace_id, ...outcome.result }, null, 2)}\n`);
-      if (!outcome.poweredOff) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
+      if (!outcome.poweredOff && !outcome.stoppedAfterResult) process.stderr.write('Warning: the guest did not power off by itself; QEMU was stopped.\n');
       process.exitCode = outcome.result.status === 'success' ? EXIT.OK : EXIT.FAILED;
     };
     // SIGINT and SIGTERM abort the run (QEMU killed, files removed) instead of killing this process outright.
