@@ -60,13 +60,15 @@ export async function writeMetadata(
 ): Promise<Omit<Ext4Summary, 'path' | 'chunkedSha256'>> {
   const used = new BlockBitmap(layout.geometry.blockCount);
   markFixed(used, layout);
-  const inodes = new InodeTables(layout);
+  const inodes = new InodeTables(layout, file);
+  // The journal (inode 8) first, then in inode order: each group's table is written and
+  // dropped once the next group's inodes come, so memory holds one group's table.
+  if (layout.journal) await inodes.put(INO.JOURNAL, await writeJournal(file, layout.journal, id, used));
   for (const n of [tree.root, ...tree.others]) {
-    inodes.put(n.ino, await writeInode(file, n, layout, used));
+    await inodes.put(n.ino, await writeInode(file, n, layout, used));
   }
-  if (layout.journal) inodes.put(INO.JOURNAL, await writeJournal(file, layout.journal, id, used));
+  await inodes.flush();
   await zeroLeftovers(file, allocator);
-  await inodes.write(file);
   const lastIno = INO.FIRST - 1 + tree.others.length;
   const groups = await writeBitmaps(file, layout, used, lastIno, [tree.root, ...tree.others]);
   const freeBlocks = groups.reduce((n, g) => n + g.freeBlocks, 0);
@@ -109,33 +111,44 @@ function markFixed(used: BlockBitmap, layout: Layout): void {
   }
 }
 
-/** The in-memory image of the used part of the inode tables. */
+/**
+ * The used part of the inode table of the group being filled, in memory; inodes come in
+ * ascending groups, and a group's table is written once the next group's first inode comes.
+ */
 class InodeTables {
-  private readonly buffers: Buffer[] = [];
-  constructor(private readonly layout: Layout) {}
+  private group = -1;
+  private buffer: Buffer | undefined;
+  constructor(
+    private readonly layout: Layout,
+    private readonly file: OutputFile,
+  ) {}
 
-  put(ino: number, fields: InodeFields & { inInode?: Parameters<typeof writeInodeXattrs>[1] }): void {
+  async put(ino: number, fields: InodeFields & { inInode?: Parameters<typeof writeInodeXattrs>[1] }): Promise<void> {
     const index = ino - 1;
     const group = Math.floor(index / this.layout.inodesPerGroup);
+    if (group < this.group) throw new Error(`inode ${ino} comes after group ${this.group} was written`);
+    if (group !== this.group) {
+      await this.flush();
+      this.group = group;
+    }
     const slot = index % this.layout.inodesPerGroup;
     const needed = (Math.floor(slot / 16) + 1) * BLOCK_SIZE;
-    let buf = this.buffers[group];
+    let buf = this.buffer;
     if (!buf || buf.length < needed) {
       const grown = Buffer.alloc(Math.max(needed, Math.min((buf?.length ?? 0) * 2, this.layout.inodeTableBlocks * BLOCK_SIZE)));
       buf?.copy(grown);
       buf = grown;
-      this.buffers[group] = buf;
+      this.buffer = buf;
     }
     const inode = buf.subarray(slot * INODE_SIZE, (slot + 1) * INODE_SIZE);
     encodeInode(inode, fields);
     if (fields.inInode) writeInodeXattrs(inode, fields.inInode);
   }
 
-  async write(file: OutputFile): Promise<void> {
-    for (let g = 0; g < this.buffers.length; g++) {
-      const buf = this.buffers[g];
-      if (buf) await file.write(this.layout.inodeTables[g]!, buf);
-    }
+  /** Writes the table of the group being filled. */
+  async flush(): Promise<void> {
+    if (this.buffer) await this.file.write(this.layout.inodeTables[this.group]!, this.buffer);
+    this.buffer = undefined;
   }
 }
 

@@ -3,7 +3,7 @@
  * (`numberTree`), then the blocks each inode needs beyond its file data (`measure`).
  */
 import { InfraError, printable } from '../errors.js';
-import type { DirInode, Inode, Timestamp } from '../tree/tree.js';
+import { NO_XATTRS, type DirInode, type Inode, type Timestamp } from '../tree/tree.js';
 import type { BlockAllocator } from './allocator.js';
 import { type DirRecord, recordLength } from './dir.js';
 import { treeBlocksFor } from './extents.js';
@@ -102,7 +102,7 @@ function ensureLostFound(root: DirInode, time: Timestamp): void {
     atime: time,
     mtime: time,
     ctime: time,
-    xattrs: new Map(),
+    xattrs: NO_XATTRS,
     children: new Map(),
   });
 }

@@ -61,7 +61,7 @@ export function compareEntries(a: XattrEntry, b: XattrEntry): number {
 /** Decides which attributes live in the inode and which in the block. */
 const NO_XATTRS: XattrLayout = Object.freeze({ inInode: [], inBlock: [] }) as XattrLayout;
 
-export function layoutXattrs(xattrs: Map<string, Buffer>, owner: string): XattrLayout {
+export function layoutXattrs(xattrs: ReadonlyMap<string, Buffer>, owner: string): XattrLayout {
   if (xattrs.size === 0) return NO_XATTRS;
   const entries = [...xattrs].map(([name, value]) => toEntry(name, value)).sort(compareEntries);
   const inInode: XattrEntry[] = [];

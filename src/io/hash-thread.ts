@@ -72,10 +72,11 @@ class HashThread {
     for (let i = 0; i < SLOTS; i++) this.free.push(i);
     // No inherited flags: the source is a CommonJS script whatever the process was started with.
     this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { ring: memory } });
-    this.worker.unref();
     this.worker.on('message', (m: { slot?: number; stream?: number; value?: Uint8Array }) => this.answer(m));
     this.worker.on('error', (err) => this.fail(new InfraError('INTERNAL', `The hashing thread failed: ${err.message}`, { cause: err })));
     this.worker.on('exit', (code) => this.fail(new InfraError('INTERNAL', `The hashing thread ended (exit code ${code}).`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    this.worker.unref();
   }
 
   newStream(): number {

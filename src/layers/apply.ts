@@ -13,6 +13,7 @@ import { memberProblem, splitMemberName, type Describe } from './paths.js';
 import { ContentRefs } from '../tree/links.js';
 import { resolve, type Resolved } from '../tree/resolve.js';
 import {
+  NO_XATTRS,
   inventedTime,
   makeDir,
   toolMeta,
@@ -386,7 +387,7 @@ class LayerApplier {
       mtime: entry.mtime,
       atime: entry.atime ?? entry.mtime,
       ctime: entry.ctime ?? entry.mtime,
-      xattrs,
+      xattrs: xattrs.size > 0 ? xattrs : NO_XATTRS,
     };
   }
 

@@ -12,7 +12,7 @@ import { InfraError, printable } from '../errors.js';
 import type { TarEntry, TarMember } from '../tar/entry.js';
 import { ContentRefs } from '../tree/links.js';
 import { resolve, type ResolveProblem } from '../tree/resolve.js';
-import type { DataSink, DirInode, FileContent, Inode, InodeMeta } from '../tree/tree.js';
+import { NO_XATTRS, type DataSink, type DirInode, type FileContent, type Inode, type InodeMeta } from '../tree/tree.js';
 
 /** The package a member belongs to, as the package manager sees it. */
 export interface MemberOwner {
@@ -142,7 +142,7 @@ export async function* hashedBody(body: AsyncIterable<Buffer>, algorithm: string
 
 /** Archive metadata: numeric owners, mode bits, the member's mtime for every time. */
 function meta(entry: TarEntry): InodeMeta {
-  return { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, atime: entry.mtime, mtime: entry.mtime, ctime: entry.mtime, xattrs: new Map() };
+  return { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, atime: entry.mtime, mtime: entry.mtime, ctime: entry.mtime, xattrs: NO_XATTRS };
 }
 
 function pathProblem(what: string): (problem: ResolveProblem) => InfraError {
