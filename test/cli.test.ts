@@ -27,14 +27,11 @@ t.test('usage errors exit 2 and say what is missing', async (t) => {
   }
 });
 
-t.test('create: an apk base and an unknown language are usage errors that say what to pass', async (t) => {
-  const alpine = cli(['rootfs', 'create', '--lang', 'python', '--json']);
-  t.equal(alpine.status, 2);
-  t.match(alpine.stderr, /The base 'alpine' uses apk, .*apk support is the next step.*pass --base debian/);
-  t.equal(alpine.stdout, '', 'no fake output');
+t.test('create: an unknown language is a usage error that says what to pass', async (t) => {
   const cobol = cli(['rootfs', 'create', '--lang', 'cobol', '--base', 'debian']);
   t.equal(cobol.status, 2);
   t.match(cobol.stderr, /Unknown language 'cobol'\. Known: python, nodejs, go, rust, java, ruby, php, bash, .*pass one of them to --lang/);
+  t.equal(cobol.stdout, '', 'no fake output');
 });
 
 t.test('output path: --output > --images-dir > INFRA_OPERATOR_IMAGES_DIR', async (t) => {

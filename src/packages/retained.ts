@@ -14,8 +14,8 @@ import type { DataSink, DirInode, FileContent } from '../tree/tree.js';
 /** Reads a regular file of the tree (through symlinks); undefined when there is none. */
 export type ReadTreeFile = (path: string) => Buffer | undefined;
 
-/** What `rootfs create` reads from a base image (member names without the leading `./`). */
-export const BASE_FILES_READ = ['etc/os-release', 'usr/lib/os-release', 'var/lib/dpkg/', 'etc/apt/', 'usr/share/keyrings/'];
+/** What `rootfs create` reads from a base image: os-release, and the dpkg or apk side's database, sources and keys (member names without the leading `./`). */
+export const BASE_FILES_READ = ['etc/os-release', 'usr/lib/os-release', 'var/lib/dpkg/', 'etc/apt/', 'usr/share/keyrings/', 'etc/apk/', 'lib/apk/db/'];
 
 /** A base whose dpkg database and keyrings exceed this is not a base image. */
 const MAX_RETAINED_BYTES = 256 * 1024 * 1024;

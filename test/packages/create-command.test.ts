@@ -4,7 +4,7 @@
  * repository of stub packages built with the real tools and served from 127.0.0.1.
  * What the command adds to the repository side: the language table, ca-certificates,
  * `--repository` replacing the base's sources, python's `python3-NAME` retry, nearest
- * names, a stale Valid-Until, `--json` and `--quiet`, and the base aliases. (The CLI runs
+ * names, a stale Valid-Until, `--json` and `--quiet`, and the base aliases (alpine the default). (The CLI runs
  * asynchronously: the repository is served from this process.)
  */
 import t from 'tap';
@@ -100,10 +100,11 @@ if (prerequisites(t, { tools: [...REPO_TOOLS, 'tar', 'debugfs', 'e2fsck'], files
     t.match(run.stderr, /expired on 2000-01-01T00:00:00\.000Z \(Valid-Until\)/);
   });
 
-  t.test('the base names debian and ubuntu mean debian:bookworm-slim and ubuntu:24.04', async (t) => {
-    for (const [alias, reference] of [['debian', 'debian:bookworm-slim'], ['ubuntu', 'ubuntu:24.04']] as const) {
+  t.test('the base names debian, ubuntu and alpine (also the default) mean debian:bookworm-slim, ubuntu:24.04 and alpine:3.20', async (t) => {
+    for (const [alias, reference] of [['debian', 'debian:bookworm-slim'], ['ubuntu', 'ubuntu:24.04'], ['alpine', 'alpine:3.20'], [undefined, 'alpine:3.20']] as const) {
       // Stopped as soon as it names the image it pulls: the test needs no registry.
-      const child = spawnCli(['rootfs', 'create', '--lang', 'python', '--base', alias, '--output', join(work, `${alias}.ext4`)]);
+      const base = alias === undefined ? [] : ['--base', alias];
+      const child = spawnCli(['rootfs', 'create', '--lang', 'python', ...base, '--output', join(work, `${alias ?? 'default'}.ext4`)]);
       let stdout = '';
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -113,7 +114,7 @@ if (prerequisites(t, { tools: [...REPO_TOOLS, 'tar', 'debugfs', 'e2fsck'], files
         });
         child.on('close', () => (clearTimeout(timer), resolve()));
       });
-      t.match(stdout, `[1/8] Pulling base image: ${reference}...`, `${alias} → ${reference}`);
+      t.match(stdout, `[1/8] Pulling base image: ${reference}...`, `${alias ?? 'no --base'} → ${reference}`);
     }
   });
 }

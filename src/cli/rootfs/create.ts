@@ -32,11 +32,11 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       .example('infra.operator rootfs create --lang python', 'Python on the default base')
       .example('infra.operator rootfs create --lang nodejs --size 2048', 'a larger image')
       .example('infra.operator rootfs create --lang python --packages "numpy,pandas"', 'with extra packages (python3-numpy, python3-pandas)')
-      .example('infra.operator rootfs create --lang python --base debian', 'on debian:bookworm-slim (apk bases such as alpine: not yet)')
+      .example('infra.operator rootfs create --lang python --base debian', 'on debian:bookworm-slim')
       .option('lang', { alias: 'l', type: 'string', demandOption: true, describe: 'Language runtime' })
-      .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base image: debian, ubuntu or a Debian-family image reference (alpine: not yet)' })
+      .option('base', { alias: 'b', type: 'string', default: 'alpine', describe: 'Base image: alpine (alpine:3.20), debian, ubuntu, or an Alpine or Debian-family image reference' })
       .option('packages', { alias: 'p', type: 'string', describe: 'Additional packages, comma-separated' })
-      .option('repository', { type: 'string', array: true, describe: "Package repository 'deb URL SUITE COMPONENTS' (repeatable; default: the base's apt sources)" })
+      .option('repository', { type: 'string', array: true, describe: "Package repository: 'deb URL SUITE COMPONENTS' for a Debian base, a URL for an Alpine base (repeatable; default: the base's apt sources or /etc/apk/repositories)" })
       .option('configure', {
         type: 'string',
         choices: CONFIGURE_MODES,

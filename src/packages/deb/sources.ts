@@ -59,16 +59,18 @@ export function readSources(base: BaseFiles, lines?: readonly string[]): Source[
 }
 
 /**
- * One-line sources given as an option, checked before any work: a line that is not
- * `deb URI SUITE COMPONENT...` with an http(s) URI is a malformed value (a usage error).
+ * One-line sources given as an option, checked before any work (the base's family is not
+ * known yet): a bare http(s) URL is an apk repository, anything else must be
+ * `deb URI SUITE COMPONENT...` with an http(s) URI, or it is a malformed value (a usage error).
  */
 export function checkRepositoryLines(lines: readonly string[]): void {
   lines.forEach((line, i) => {
+    if (/^https?:\/\/\S+$/.test(line.trim())) return;
     try {
       for (const declared of oneLine(line, `repository ${i + 1}`)) httpUri(declared);
     } catch (err) {
       if (!isInfraError(err)) throw err;
-      throw new InfraError('USAGE', err.detail, { option: 'repository', hint: 'give {repository} as "deb http://deb.debian.org/debian bookworm main"' });
+      throw new InfraError('USAGE', err.detail, { option: 'repository', hint: 'give {repository} as "deb http://deb.debian.org/debian bookworm main" (Debian) or a URL such as https://dl-cdn.alpinelinux.org/alpine/v3.20/main (Alpine)' });
     }
   });
 }
